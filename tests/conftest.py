@@ -1,0 +1,24 @@
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def video_tree(tmp_path):
+    """A minimal MER2024-style input tree: empty files are enough for the manifest."""
+
+    def make(labeled=("a", "b"), unlabeled=("u1", "u2"), labels=None, ext=".mp4"):
+        (tmp_path / "labeled").mkdir(exist_ok=True)
+        (tmp_path / "unlabeled").mkdir(exist_ok=True)
+        for n in labeled:
+            (tmp_path / "labeled" / f"{n}{ext}").touch()
+        for n in unlabeled:
+            (tmp_path / "unlabeled" / f"{n}{ext}").touch()
+        rows = labels if labels is not None else [(n, "happy") for n in labeled]
+        (tmp_path / "labels.csv").write_text(
+            "name,discrete\n" + "".join(f"{n},{lab}\n" for n, lab in rows), encoding="utf-8"
+        )
+        return tmp_path
+
+    return make

@@ -1,0 +1,131 @@
+import pandas as pd
+import pytest
+
+from mersemi.cli import main
+from mersemi.errors import InputError
+from mersemi.manifest import build_manifest, read_manifest, shard_of, write_manifest
+
+
+def _build(root, **kw):
+    return build_manifest(
+        labeled_dir=root / "labeled",
+        label_csv=root / "labels.csv",
+        unlabeled_dir=root / "unlabeled",
+        n_shards=kw.pop("n_shards", 4),
+        **kw,
+    )
+
+
+def test_splits_labels_and_test_clips_hidden_in_unlabeled(video_tree):
+    root = video_tree(labeled=("a", "b"), unlabeled=("u1", "u2", "t1"))
+    (root / "test_labels.csv").write_text("name,discrete\nt1,Sad\n")
+    df = _build(root, test_label_csv=root / "test_labels.csv").set_index("name")
+    assert df.loc["a", "split"] == "train" and df.loc["a", "label"] == "happy"
+    assert df.loc["u1", "split"] == "unlabeled" and df.loc["u1", "label"] == ""
+    assert df.loc["t1", "split"] == "test" and df.loc["t1", "label"] == "sad"
+    assert df.loc["u2", "path"].endswith("unlabeled/u2.mp4")
+
+
+def test_shards_stable_when_videos_are_added(video_tree):
+    root = video_tree(labeled=[f"l{i}" for i in range(30)], unlabeled=[f"u{i}" for i in range(200)])
+    before = _build(root, n_shards=8).set_index("name")["shard"]
+    for i in range(200, 400):
+        (root / "unlabeled" / f"u{i}.mp4").touch()
+    after = _build(root, n_shards=8).set_index("name")["shard"]
+    assert len(after) == 430
+    pd.testing.assert_series_equal(after.loc[before.index], before)
+    assert after.nunique() == 8  # the hash spreads clips over every shard
+
+
+def test_shard_of_is_deterministic_across_processes():
+    # blake2b, not Python's salted hash(): a fixed value guards against regressions.
+    assert [shard_of(n, 16) for n in ("sample_00000001", "样本_1")] == [
+        shard_of("sample_00000001", 16),
+        shard_of("样本_1", 16),
+    ]
+    assert shard_of("sample_00000001", 1) == 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([("a", "happy"), ("b", "joy")], "line 3: label 'joy' of 'b' is not one of"),
+        ([("a", "happy"), ("a", "sad"), ("b", "sad")], "line 3: duplicate name 'a' (first on line 2)"),
+        ([("a", "happy"), ("b", "sad"), ("zz", "sad")], "line 4: no video named 'zz'"),
+        ([("a", "happy")], "labeled video"),
+    ],
+)
+def test_bad_label_rows_are_named(video_tree, labels, message):
+    root = video_tree(labels=labels)
+    with pytest.raises(InputError) as e:
+        _build(root)
+    assert message in str(e.value)
+    assert "labels.csv" in str(e.value) or "labeled video" in str(e.value)
+
+
+def test_non_video_file_and_duplicate_names(video_tree):
+    root = video_tree()
+    (root / "unlabeled" / "notes.txt").touch()
+    with pytest.raises(InputError, match=r"'notes.txt' is not a video"):
+        _build(root)
+    (root / "unlabeled" / "notes.txt").unlink()
+    (root / "unlabeled" / "a.avi").touch()  # same name as a labeled clip
+    with pytest.raises(InputError, match="duplicate clip name 'a'"):
+        _build(root)
+
+
+def test_unreadable_csv_is_named(video_tree):
+    root = video_tree()
+    (root / "labels.csv").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(InputError, match="labels.csv: cannot read"):
+        _build(root)
+    (root / "labels.csv").write_text("clip,emotion\na,happy\n")
+    with pytest.raises(InputError, match=r"missing column\(s\) \['name', 'discrete'\]"):
+        _build(root)
+
+
+def test_configurable_columns_and_transcripts(video_tree):
+    from mersemi.manifest import Columns
+
+    root = video_tree(labels=[])
+    (root / "labels.csv").write_text("clip,emo\na,angry\nb,neutral\n")
+    (root / "tr.csv").write_text("clip,text\na,你好\nghost,不在\n", encoding="utf-8")
+    cols = Columns(name="clip", label="emo", text="text")
+    with pytest.raises(InputError, match="tr.csv, line 3: no video named 'ghost'"):
+        _build(root, columns=cols, transcript_csv=root / "tr.csv")
+    (root / "tr.csv").write_text("clip,text\na,你好\n", encoding="utf-8")
+    df = _build(root, columns=cols, transcript_csv=root / "tr.csv")
+    assert sorted(df["label"]) == ["", "", "angry", "neutral"]
+
+
+def test_cli_writes_nothing_on_bad_input(video_tree, capsys):
+    root = video_tree(labels=[("a", "happy"), ("b", "bored")])
+    out = root / "out"
+    argv = [
+        "manifest",
+        "--labeled-dir", str(root / "labeled"),
+        "--label-csv", str(root / "labels.csv"),
+        "--unlabeled-dir", str(root / "unlabeled"),
+        "--shards", "3",
+        "--out", str(out / "manifest.csv"),
+        "--shard-dir", str(out / "shards"),
+    ]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "labels.csv, line 3: label 'bored'" in err and "Traceback" not in err
+    assert not out.exists()
+
+    (root / "labels.csv").write_text("name,discrete\na,happy\nb,worried\n")
+    assert main(argv) == 0
+    shards = sorted((out / "shards").iterdir())
+    assert [p.name for p in shards] == ["shard-0000.csv", "shard-0001.csv", "shard-0002.csv"]
+    merged = pd.concat([read_manifest(p) for p in shards])
+    full = read_manifest(out / "manifest.csv")
+    assert sorted(merged["name"]) == sorted(full["name"]) == ["a", "b", "u1", "u2"]
+
+
+def test_non_ascii_names_round_trip(video_tree, tmp_path):
+    root = video_tree(labeled=("开心_01", "b"), labels=[("开心_01", "happy"), ("b", "sad")])
+    df = _build(root, n_shards=2)
+    write_manifest(df, tmp_path / "m.csv", tmp_path / "s", 2)
+    assert "开心_01" in set(read_manifest(tmp_path / "m.csv")["name"])

@@ -1,0 +1,128 @@
+import os
+import signal
+import subprocess
+import sys
+
+
+import h5py
+import numpy as np
+import pytest
+
+from mersemi.errors import InputError
+from mersemi.store import (
+    FeatureMeta,
+    FeatureWriter,
+    load_aligned,
+    merge_features,
+    read_features,
+    write_features,
+)
+
+
+def meta(modality="visual", dim=4, **params):
+    return FeatureMeta(modality, "tiny-clip", "last", "mean", dim, params)
+
+
+def feats(names, dim=4, offset=0.0):
+    return np.arange(len(names) * dim, dtype=np.float32).reshape(len(names), dim) + offset
+
+
+def test_round_trip_keeps_names_features_valid_and_attrs(tmp_path):
+    names = ["sample_1", "样本_2", "c"]
+    write_features(tmp_path / "v.h5", meta(seed=1), names, feats(names), [True, False, True])
+    fs = read_features(tmp_path / "v.h5", modality="visual")
+    assert list(fs.names) == names
+    np.testing.assert_array_equal(fs.features, feats(names))
+    assert fs.features.dtype == np.float32 and fs.valid.tolist() == [True, False, True]
+    assert fs.meta == meta(seed=1)
+    with h5py.File(tmp_path / "v.h5") as f:  # plain h5py users see the same contract
+        assert f.attrs["modality"] == "visual" and f.attrs["dim"] == 4
+        assert f.attrs["digest"] == meta(seed=1).digest != meta(seed=2).digest
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    with pytest.raises(RuntimeError), FeatureWriter(tmp_path / "v.h5", meta(), 4) as w:
+        w.write(0, ["a", "b"], feats("ab"), [True, True])
+        raise RuntimeError("killed by a bug halfway")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="2 of 4 rows never written"):
+        with FeatureWriter(tmp_path / "v.h5", meta(), 4) as w:
+            w.write(0, ["a", "b"], feats("ab"), [True, True])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_killed_process_leaves_no_readable_file(tmp_path):
+    # A writer that is SIGKILLed between slices: the final name must never appear.
+    script = f"""
+import sys, time, numpy as np
+from mersemi.store import FeatureMeta, FeatureWriter
+m = FeatureMeta("text", "m", "l", "mean", 8, {{}})
+with FeatureWriter({str(tmp_path / "t.h5")!r}, m, 1000) as w:
+    for i in range(1000):
+        w.write(i, [f"n{{i}}"], np.ones((1, 8), np.float32), [True])
+        if i == 10:
+            print("halfway", flush=True)
+            time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "halfway"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "t.h5").exists()
+    assert not list(tmp_path.glob("*.h5"))  # the leftover temp file is hidden and not *.h5
+
+
+def test_merge_checks_duplicates_missing_and_parameters(tmp_path):
+    write_features(tmp_path / "s0.h5", meta(), ["a", "b"], feats("ab"), [True, True])
+    write_features(tmp_path / "s1.h5", meta(), ["c"], feats("c", offset=9), [False])
+    merge_features([tmp_path / "s0.h5", tmp_path / "s1.h5"], tmp_path / "m.h5", ["a", "b", "c"])
+    fs = read_features(tmp_path / "m.h5")
+    assert list(fs.names) == ["a", "b", "c"] and fs.valid.tolist() == [True, True, False]
+    np.testing.assert_array_equal(fs.features[2], feats("c", offset=9)[0])
+
+    with pytest.raises(InputError, match="1 clip\\(s\\) of the manifest missing \\['d'\\]"):
+        merge_features([tmp_path / "s0.h5", tmp_path / "s1.h5"], tmp_path / "x.h5", "abcd")
+    write_features(tmp_path / "s2.h5", meta(), ["c"], feats("c"), [True])
+    with pytest.raises(InputError, match="name 'c' in both"):
+        merge_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "x.h5")
+    write_features(tmp_path / "s3.h5", meta(seed=7), ["d"], feats("d"), [True])
+    with pytest.raises(InputError, match="different parameters"):
+        merge_features([tmp_path / "s0.h5", tmp_path / "s3.h5"], tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_aligned_reader_joins_by_name(tmp_path):
+    write_features(tmp_path / "v.h5", meta("visual", 4), ["a", "b", "c"], feats("abc"), [1, 1, 1])
+    write_features(
+        tmp_path / "a.h5", meta("acoustic", 3), ["c", "a", "b"], feats("cab", 3), [1, 0, 1]
+    )
+    al = load_aligned({"visual": tmp_path / "v.h5", "acoustic": tmp_path / "a.h5"})
+    assert list(al.names) == ["a", "b", "c"]
+    np.testing.assert_array_equal(al.features["acoustic"][0], feats("cab", 3)[1])  # row of 'a'
+    assert al.valid["acoustic"].tolist() == [False, True, True]
+
+
+def test_misaligned_stores_are_refused_unless_inner_is_chosen(tmp_path):
+    write_features(tmp_path / "v.h5", meta("visual", 4), ["a", "b"], feats("ab"), [1, 1])
+    write_features(tmp_path / "t.h5", meta("text", 4), ["b", "z"], feats("bz"), [1, 1])
+    paths = {"visual": tmp_path / "v.h5", "text": tmp_path / "t.h5"}
+    with pytest.raises(InputError, match="misaligned"):
+        load_aligned(paths)
+    assert list(load_aligned(paths, how="inner").names) == ["b"]
+    with pytest.raises(InputError, match="dim 4, expected 5120"):
+        load_aligned(paths, dims={"text": 5120})
+    with pytest.raises(InputError, match="holds 'visual', expected 'text'"):
+        load_aligned({"text": tmp_path / "v.h5"})
+
+
+def test_unreadable_file_is_named(tmp_path):
+    (tmp_path / "bad.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(InputError, match="bad.h5: not a readable HDF5 file"):
+        read_features(tmp_path / "bad.h5")
+    with pytest.raises(InputError, match="missing.h5: not found"):
+        read_features(tmp_path / "missing.h5")
+
+
+def test_empty_shard_is_valid(tmp_path):
+    write_features(tmp_path / "e.h5", meta(), [], np.zeros((0, 4), np.float32), [])
+    assert len(read_features(tmp_path / "e.h5")) == 0
