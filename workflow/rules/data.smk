@@ -1,0 +1,44 @@
+# Inputs: the demo dataset (when configured) and the manifest with its shard files.
+
+
+if DATA["demo"]:
+
+    rule demo:
+        output:
+            labeled=directory(DATA["labeled_dir"]),
+            unlabeled=directory(DATA["unlabeled_dir"]),
+            labels=DATA["label_csv"],
+            test_labels=DATA["test_label_csv"],
+            transcripts=DATA["transcript_csv"],
+        log:
+            "logs/demo.log",
+        params:
+            out=Path(DATA["label_csv"]).parent,
+            seed=DATA["demo_seed"],
+            code=code_digest("demo.py"),
+        shell:
+            "mersemi demo --out {params.out} --seed {params.seed} 2> {log}"
+
+
+rule manifest:
+    input:
+        **MANIFEST_INPUTS,
+    output:
+        manifest=MANIFEST,
+        shards=expand(SHARD_CSV, shard=SHARDS),
+    log:
+        "logs/manifest.log",
+    params:
+        optional=" ".join(
+            f"--{flag} {DATA[key]}"
+            for key, flag in OPTIONAL_INPUTS.items()
+            if DATA[key]
+        ),
+        cols=DATA["columns"],
+        n=config["shards"],
+        code=code_digest("manifest.py"),
+    shell:
+        "mersemi manifest --labeled-dir {input.labeled} --label-csv {input.labels}"
+        " --unlabeled-dir {input.unlabeled} {params.optional} --name-col {params.cols[name]}"
+        " --label-col {params.cols[label]} --text-col {params.cols[text]} --shards {params.n}"
+        " --out {output.manifest} --shard-dir {RESULTS}/shards 2> {log}"
