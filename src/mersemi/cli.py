@@ -14,6 +14,7 @@ from .errors import InputError
 
 COMMANDS = [
     "mersemi.commands",
+    "mersemi.extract.cli",
 ]
 
 

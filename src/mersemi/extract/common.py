@@ -1,0 +1,412 @@
+"""Shared machinery of the extraction stages.
+
+- `Clip`, `read_shard`: the clips of one manifest shard.
+- `StageParams`, `parse_params`: a stage's options as a dataclass, filled from `--params JSON`
+  (unknown keys and wrong types are an `InputError` naming them).
+- `ClipFailure`, `Outcome`: per-clip failure isolation. A clip that cannot be processed gets
+  `valid=False`, a zero feature row and a short reason code; the shard completes and the log
+  reports the counts per reason. Anything else (a broken model or config) fails the job.
+- `reasons_path`, `write_reasons`: the reasons sidecar `<out stem>.reasons.csv`
+  (`name,valid,reason,detail`), written atomically *before* the tracked output.
+- `prefetch`: decode clips in worker threads, in order, while the caller runs the model.
+- `SpanningBatcher`, `MeanPool`: batches that span clips, and per-clip means of the results.
+- `select_device`, `autocast`: device choice and bf16/fp16 autocast on CUDA.
+- `write_feature_shard`: the reasons sidecar + the HDF5 feature file via `mersemi.store`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sys
+import types
+import typing
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import write_csv_atomic
+from ..errors import InputError
+from ..manifest import read_manifest
+from ..store import FeatureMeta, write_features
+
+log = logging.getLogger(__name__)
+
+# Keys of StageParams that change how fast a stage runs, not what it computes. They are logged
+# but left out of the feature file's `params` attr, so shards run on different machines merge.
+RUNTIME_KEYS = frozenset({"device", "workers", "prefetch", "batch_size"})
+
+
+# --------------------------------------------------------------------------- clips and shards
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    path: Path
+    split: str = ""
+    label: str = ""
+
+
+def read_shard(path: str | os.PathLike) -> list[Clip]:
+    """The clips of a shard CSV (or a whole manifest), in file order."""
+    df = read_manifest(path)
+    return [
+        Clip(name=r.name, path=Path(r.path), split=r.split, label=r.label)
+        for r in df.itertuples(index=False)
+    ]
+
+
+# --------------------------------------------------------------------------- params
+
+
+@dataclass
+class StageParams:
+    """Options every stage has. Stages subclass this with their own fields (all defaulted)."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | fp32
+    workers: int = 2  # decode threads (0: decode inline, no overlap)
+    prefetch: int = 8  # clips decoded ahead of the model
+
+
+P = typing.TypeVar("P")
+
+
+def _type_ok(value, hint) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin in (list, tuple, Sequence):
+        return isinstance(value, list | tuple)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def parse_params(cls: type[P], text: str | None, what: str = "--params") -> P:
+    """Build the params dataclass `cls` from a JSON object string (None/'' → all defaults)."""
+    if not text:
+        return cls()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{what}: not valid JSON ({e})") from None
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise InputError(f"{what}: expected a JSON object, got {type(raw).__name__}")
+    return params_from_dict(cls, raw, what)
+
+
+def params_from_dict(cls: type[P], raw: dict, what: str = "params") -> P:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise InputError(
+            f"{what}: unknown key(s) {unknown} for {cls.__name__}; known keys: {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    for k, v in raw.items():
+        if not _type_ok(v, hints[k]):
+            raise InputError(f"{what}: {k}={v!r} has type {type(v).__name__}, expected {hints[k]}")
+    params = cls(**raw)
+    check = getattr(params, "check", None)
+    if check is not None:
+        check()
+    return params
+
+
+def meta_params(params) -> dict:
+    """The params that shape the numbers (runtime-only keys dropped), for the file attrs."""
+    return {k: v for k, v in dataclasses.asdict(params).items() if k not in RUNTIME_KEYS}
+
+
+# --------------------------------------------------------------------------- failures
+
+
+class ClipFailure(Exception):
+    """One clip cannot be processed. `reason` is a short code (no_face, no_audio, decode_error,
+    ...) counted in the log and written to the reasons sidecar; `detail` is free text."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
+class Outcome:
+    """valid flag, reason and detail per clip of a shard; everyone starts valid."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        self.valid = np.ones(len(self.names), dtype=bool)
+        self.reasons = [""] * len(self.names)
+        self.details = [""] * len(self.names)
+
+    def fail(self, i: int, reason: str, detail: str = "") -> None:
+        self.valid[i] = False
+        self.reasons[i] = reason
+        self.details[i] = detail
+        log.warning(
+            "clip %s invalid: %s%s", self.names[i], reason, f" ({detail})" if detail else ""
+        )
+
+    def fail_with(self, i: int, err: ClipFailure) -> None:
+        self.fail(i, err.reason, err.detail)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(r for r, v in zip(self.reasons, self.valid, strict=True) if not v))
+
+    def log_summary(self, stage: str, out: str | os.PathLike) -> None:
+        counts = self.counts()
+        invalid = ", ".join(f"{r} {n}" for r, n in sorted(counts.items())) or "none"
+        log.info(
+            "%s %s: %d clips, %d valid, invalid: %s",
+            stage,
+            out,
+            len(self.names),
+            int(self.valid.sum()),
+            invalid,
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "name": self.names,
+                "valid": self.valid,
+                "reason": self.reasons,
+                "detail": self.details,
+            }
+        )
+
+
+def reasons_path(out: str | os.PathLike) -> Path:
+    """The reasons sidecar of an output: `x/shard-0003.h5` → `x/shard-0003.reasons.csv`."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.reasons.csv")
+
+
+def write_reasons(outcome: Outcome, out: str | os.PathLike) -> Path:
+    path = reasons_path(out)
+    write_csv_atomic(outcome.frame(), path)
+    return path
+
+
+# --------------------------------------------------------------------------- progress + prefetch
+
+
+def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "", **kw):
+    """A tqdm bar on stderr; updates rarely when stderr is a log file, not a terminal."""
+    from tqdm.auto import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        mininterval=0.2 if tty else 30.0,
+        dynamic_ncols=tty,
+        disable=os.environ.get("MERSEMI_NO_PROGRESS") == "1",
+        **kw,
+    )
+
+
+T = typing.TypeVar("T")
+R = typing.TypeVar("R")
+
+
+def prefetch(
+    fn: Callable[[T], R], items: Iterable[T], workers: int = 2, ahead: int = 8
+) -> Iterator[tuple[T, R | None, ClipFailure | None]]:
+    """Yield `(item, fn(item), None)` or `(item, None, ClipFailure)` in input order.
+
+    `fn` runs in `workers` threads, at most `ahead` items in front of the consumer, so decoding
+    (ffmpeg subprocesses, image ops that release the GIL) overlaps the model. Only ClipFailure
+    is caught per item; any other exception is a bug or a broken setup and propagates.
+    workers=0 runs `fn` inline (the one-clip-at-a-time baseline).
+    """
+    if workers <= 0:
+        for item in items:
+            try:
+                yield item, fn(item), None
+            except ClipFailure as e:
+                yield item, None, e
+        return
+    it = iter(items)
+    ex = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+    pending: deque = deque()
+    try:
+        for item in it:
+            pending.append((item, ex.submit(fn, item)))
+            if len(pending) >= max(ahead, 1):
+                break
+        while pending:
+            item, fut = pending.popleft()
+            nxt = next(it, _END)
+            if nxt is not _END:
+                pending.append((nxt, ex.submit(fn, nxt)))
+            try:
+                res = fut.result()
+            except ClipFailure as e:
+                yield item, None, e
+            else:
+                yield item, res, None
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+_END = object()
+
+
+# --------------------------------------------------------------------------- batching
+
+
+class SpanningBatcher:
+    """Collect units (frames, audio chunks, sentences) of many clips into fixed-size batches.
+
+    add(owner, units) queues the units of one clip (an array or list of length k); every full
+    batch comes out of `add` / `flush` as (owners, units) with owners an int array.
+    """
+
+    def __init__(self, batch_size: int):
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+        self._owners: list[int] = []
+        self._units: list = []
+
+    def add(self, owner: int, units: Sequence) -> Iterator[tuple[np.ndarray, list]]:
+        for u in units:
+            self._owners.append(owner)
+            self._units.append(u)
+            if len(self._units) == self.batch_size:
+                yield self._take()
+
+    def flush(self) -> Iterator[tuple[np.ndarray, list]]:
+        if self._units:
+            yield self._take()
+
+    def _take(self) -> tuple[np.ndarray, list]:
+        owners, units = np.asarray(self._owners, dtype=np.int64), self._units
+        self._owners, self._units = [], []
+        return owners, units
+
+
+class MeanPool:
+    """Running per-clip sums (float64) of unit vectors; `mean()` gives zeros for clips with none."""
+
+    def __init__(self, n: int, dim: int):
+        self.sums = np.zeros((n, dim), dtype=np.float64)
+        self.counts = np.zeros(n, dtype=np.int64)
+
+    def add(self, owners: np.ndarray, feats: np.ndarray) -> None:
+        feats = np.asarray(feats, dtype=np.float64)
+        np.add.at(self.sums, owners, feats)
+        np.add.at(self.counts, owners, 1)
+
+    def mean(self) -> np.ndarray:
+        out = np.zeros_like(self.sums, dtype=np.float32)
+        has = self.counts > 0
+        out[has] = (self.sums[has] / self.counts[has, None]).astype(np.float32)
+        return out
+
+
+# --------------------------------------------------------------------------- device + precision
+
+
+def select_device(name: str = "auto"):
+    """torch.device from 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise InputError(f"device {name!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def autocast_dtype(device, precision: str = "auto"):
+    """The autocast dtype for a device, or None for full fp32."""
+    import torch
+
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise InputError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    if device.type != "cuda" or precision == "fp32":
+        if precision in ("bf16", "fp16") and device.type != "cuda":
+            log.info("precision %s ignored on %s: running fp32", precision, device)
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def autocast(device, precision: str = "auto"):
+    """Context manager: torch.autocast on CUDA with bf16/fp16, a no-op in fp32 / on CPU."""
+    import torch
+
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def require_path(path: str | None, key: str, stage: str, what: str = "file") -> Path:
+    """A model/config path from params: missing or absent is an InputError naming the key.
+
+    No stage falls back to random or constant features when a model is missing."""
+    if not path:
+        raise InputError(
+            f"extract {stage}: no {what} given; set params key {key!r} (config section of the "
+            f"{stage} stage) to the local path (`mersemi models tiny --out DIR` writes tiny "
+            "test models)"
+        )
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"extract {stage}: {key}={str(path)!r} does not exist")
+    return p
+
+
+# --------------------------------------------------------------------------- output
+
+
+def write_feature_shard(
+    out: str | os.PathLike,
+    meta: FeatureMeta,
+    outcome: Outcome,
+    features: np.ndarray,
+    stage: str,
+) -> None:
+    """Zero the rows of invalid clips, write the reasons sidecar, then the feature file.
+
+    The feature file is what the workflow tracks; it appears last, so when it exists its
+    sidecar exists too.
+    """
+    features = np.asarray(features, dtype=np.float32).copy()
+    features[~outcome.valid] = 0.0
+    write_reasons(outcome, out)
+    write_features(out, meta, outcome.names, features, outcome.valid)
+    outcome.log_summary(stage, out)
