@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Keys of StageParams that change how fast a stage runs, not what it computes. They are logged
 # but left out of the feature file's `params` attr, so shards run on different machines merge.
-RUNTIME_KEYS = frozenset({"device", "workers", "prefetch", "batch_size"})
+RUNTIME_KEYS = frozenset({"device", "workers", "prefetch", "batch_size", "span_clips"})
 
 
 # --------------------------------------------------------------------------- clips and shards

@@ -1,16 +1,375 @@
-"""Stage 'faces' (work in progress)."""
+"""Stage `faces`: video → aligned face crops, one HDF5 file per shard.
 
+Backends:
+  opencv    (default, offline) ffmpeg frames → OpenCV Haar face detection, the largest face per
+            frame, rotation so the eyes are level when both eyes are found, square crop with a
+            margin, resized to `size`×`size` (one affine warp per face).
+  openface  OpenFace 2.x `FeatureExtraction -simalign` (similarity-aligned faces), aligned
+            frames read back in frame order; frames OpenFace marks unsuccessful are dropped.
+
+Crops file (`--out`, e.g. faces/shard-0003.h5), written atomically:
+  names     utf-8, N clips in shard order
+  valid     bool, N (False: no face in any frame, or the video could not be decoded)
+  reason    utf-8, N ('' when valid)
+  offsets   int64, N+1: the crops of clip i are crops[offsets[i]:offsets[i+1]]
+  crops     uint8, T×S×S×3 RGB (T = all kept frames of the shard)
+  frame     int64, T: source frame index of each crop
+  attrs     backend, size, params (JSON), n_clips, n_crops
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
-from .common import StageParams
+import numpy as np
 
-HELP = "faces stage (not implemented yet)"
+from ..atomic import atomic_path
+from ..errors import InputError
+from .common import (
+    ClipFailure,
+    Outcome,
+    StageParams,
+    meta_params,
+    prefetch,
+    progress,
+    read_shard,
+    write_reasons,
+)
+from .frames import decode_frames, sample_indices
+
+log = logging.getLogger(__name__)
+
+HELP = "video -> aligned face crops (OpenCV Haar or OpenFace), HDF5 per shard"
 
 
 @dataclass
-class Params(StageParams):
-    pass
+class FacesParams(StageParams):
+    backend: str = "opencv"  # opencv | openface
+    max_frames: int = 0  # 0: every frame; N: at most N frames, uniformly spread
+    size: int = 224  # side of the square crops
+    max_side: int = 0  # opencv: downscale frames so the longer side ≤ this before detection
+    margin: float = 0.2  # opencv: crop side = face side × (1 + 2·margin)
+    min_face: int = 24  # opencv: smallest face side in pixels
+    scale_factor: float = 1.1  # opencv: Haar detectMultiScale scaleFactor
+    min_neighbors: int = 5  # opencv: Haar detectMultiScale minNeighbors
+    align: bool = True  # opencv: rotate so the eyes are level when both are found
+    max_angle: float = 30.0  # opencv: ignore eye pairs tilted more than this (degrees)
+    openface_bin: str | None = None  # openface: path of the FeatureExtraction binary
+    openface_scale: float = 0.7  # openface: -simscale
+    timeout: float = 600.0  # seconds per clip for ffmpeg / OpenFace
+
+    def check(self) -> None:
+        if self.backend not in ("opencv", "openface"):
+            raise InputError(f"faces: backend must be opencv or openface, got {self.backend!r}")
+        if self.size < 8:
+            raise InputError(f"faces: size must be at least 8, got {self.size}")
+        if self.max_frames < 0:
+            raise InputError(f"faces: max_frames must be ≥ 0, got {self.max_frames}")
+        if not 0 <= self.margin <= 2:
+            raise InputError(f"faces: margin must be in [0, 2], got {self.margin}")
 
 
-def run(args, params) -> None:
-    raise NotImplementedError("extract faces: not implemented yet")
+Params = FacesParams
+
+
+# --------------------------------------------------------------------------- opencv backend
+
+
+class HaarAligner:
+    """Largest-face detection and eye-level alignment with OpenCV's Haar cascades.
+
+    Thread-safe: each thread gets its own CascadeClassifier pair.
+    """
+
+    def __init__(self, p: FacesParams):
+        import cv2
+
+        self.p = p
+        root = Path(cv2.data.haarcascades)
+        self._files = (
+            root / "haarcascade_frontalface_default.xml",
+            root / "haarcascade_eye.xml",
+        )
+        for f in self._files:
+            if not f.is_file():
+                raise InputError(
+                    f"faces: OpenCV Haar cascade {f} not found (install opencv-python-headless<5)"
+                )
+        self._local = threading.local()
+        self._cascades()  # fail now, in the main thread, if they do not load
+
+    def _cascades(self):
+        import cv2
+
+        if not hasattr(self._local, "face"):
+            face, eye = (cv2.CascadeClassifier(str(f)) for f in self._files)
+            if face.empty() or eye.empty():
+                raise InputError(f"faces: cannot load Haar cascades {self._files}")
+            self._local.face, self._local.eye = face, eye
+        return self._local.face, self._local.eye
+
+    def detect(self, gray: np.ndarray) -> tuple[int, int, int, int] | None:
+        face, _ = self._cascades()
+        p = self.p
+        boxes = face.detectMultiScale(
+            gray, scaleFactor=p.scale_factor, minNeighbors=p.min_neighbors,
+            minSize=(p.min_face, p.min_face),
+        )  # fmt: skip
+        if len(boxes) == 0:
+            return None
+        x, y, w, h = max((tuple(int(v) for v in b) for b in boxes), key=lambda b: b[2] * b[3])
+        return x, y, w, h
+
+    def eyes(self, gray: np.ndarray, box) -> tuple[np.ndarray, np.ndarray] | None:
+        """Centres (x, y) of the left and right eye in image coordinates, or None."""
+        _, eye = self._cascades()
+        x, y, w, h = box
+        roi = gray[y : y + int(h * 0.6), x : x + w]
+        found = eye.detectMultiScale(
+            roi, scaleFactor=1.1, minNeighbors=5, minSize=(w // 10, w // 10)
+        )
+        left = [e for e in found if e[0] + e[2] / 2 < w / 2]
+        right = [e for e in found if e[0] + e[2] / 2 >= w / 2]
+        if not left or not right:
+            return None
+        le = max(left, key=lambda e: e[2] * e[3])
+        re_ = max(right, key=lambda e: e[2] * e[3])
+        c = [np.array([x + e[0] + e[2] / 2, y + e[1] + e[3] / 2]) for e in (le, re_)]
+        return c[0], c[1]
+
+    def crop(self, frame: np.ndarray) -> np.ndarray | None:
+        import cv2
+
+        gray = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+        box = self.detect(gray)
+        if box is None:
+            return None
+        angle = 0.0
+        if self.p.align:
+            eyes = self.eyes(gray, box)
+            if eyes is not None:
+                a = eye_angle(*eyes)
+                if abs(a) <= self.p.max_angle:
+                    angle = a
+        return align_crop(frame, box, angle, self.p.margin, self.p.size)
+
+
+def eye_angle(left: np.ndarray, right: np.ndarray) -> float:
+    """Tilt of the eye line in degrees (image coordinates, y down)."""
+    d = np.asarray(right, float) - np.asarray(left, float)
+    return math.degrees(math.atan2(d[1], d[0]))
+
+
+def crop_matrix(box, angle: float, margin: float, size: int) -> np.ndarray:
+    """2×3 affine map from frame to crop: rotate by `angle` about the face centre (making a
+    line tilted by `angle` horizontal), scale the margin-padded face square to size×size."""
+    import cv2
+
+    x, y, w, h = box
+    cx, cy = x + w / 2.0, y + h / 2.0
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
+    m[0, 2] += size / 2.0 - cx
+    m[1, 2] += size / 2.0 - cy
+    return m
+
+
+def align_crop(frame: np.ndarray, box, angle: float, margin: float, size: int) -> np.ndarray:
+    import cv2
+
+    m = crop_matrix(box, angle, margin, size)
+    return cv2.warpAffine(
+        frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def opencv_clip(aligner: HaarAligner, path: Path, p: FacesParams):
+    frames, src = decode_frames(path, p.max_frames, p.max_side, p.timeout)
+    crops, kept = [], []
+    for f, i in zip(frames, src, strict=True):
+        c = aligner.crop(f)
+        if c is not None:
+            crops.append(c)
+            kept.append(int(i))
+    if not crops:
+        raise ClipFailure("no_face", f"no face in {len(frames)} decoded frame(s)")
+    return np.stack(crops), np.asarray(kept, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- openface backend
+
+
+def openface_binary(p: FacesParams) -> Path:
+    if not p.openface_bin:
+        raise InputError(
+            "faces: backend 'openface' needs params key 'openface_bin' (path of OpenFace 2.x "
+            "FeatureExtraction); or use backend 'opencv'"
+        )
+    exe = Path(p.openface_bin).expanduser()
+    if not exe.is_file():
+        found = shutil.which(p.openface_bin)
+        if not found:
+            raise InputError(f"faces: openface_bin={p.openface_bin!r}: no such file")
+        exe = Path(found)
+    return exe
+
+
+def openface_clip(exe: Path, path: Path, p: FacesParams):
+    """Run FeatureExtraction on one video; aligned crops (RGB) in frame order."""
+    import cv2
+
+    if not path.is_file():
+        raise ClipFailure("missing_file", str(path))
+    with tempfile.TemporaryDirectory(prefix="mersemi-openface-") as tmp:
+        tmp = Path(tmp)
+        # An ASCII name: OpenFace names its outputs after the input and mishandles some names.
+        video = tmp / f"clip{path.suffix.lower()}"
+        video.symlink_to(path.resolve())
+        out = tmp / "out"
+        cmd = [
+            str(exe), "-f", str(video), "-out_dir", str(out), "-simalign",
+            "-simsize", str(p.size), "-simscale", str(p.openface_scale),
+            "-format_aligned", "png", "-nomask", "-q",
+        ]  # fmt: skip
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=p.timeout, cwd=tmp)
+        except subprocess.TimeoutExpired:
+            raise ClipFailure("openface_error", f"timed out after {p.timeout:.0f} s") from None
+        csv = out / "clip.csv"
+        if proc.returncode != 0 or not csv.is_file():
+            msg = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
+            raise ClipFailure(
+                "openface_error", f"exit {proc.returncode}: {msg[-1] if msg else 'no output'}"
+            )
+        import pandas as pd
+
+        table = pd.read_csv(csv, skipinitialspace=True)
+        table.columns = [c.strip() for c in table.columns]
+        ok = table[table.get("success", 1) == 1]
+        aligned = out / "clip_aligned"
+        crops, kept = [], []
+        for frame in ok["frame"].astype(int):
+            # OpenFace names aligned frames frame_det_<face>_<frame, 1-based, 6 digits>.
+            f = aligned / f"frame_det_00_{frame:06d}.png"
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR) if f.is_file() else None
+            if img is None:
+                continue
+            if img.shape[:2] != (p.size, p.size):
+                img = cv2.resize(img, (p.size, p.size), interpolation=cv2.INTER_AREA)
+            crops.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            kept.append(frame - 1)
+    if not crops:
+        raise ClipFailure("no_face", "OpenFace aligned no face")
+    crops_a, kept_a = np.stack(crops), np.asarray(kept, dtype=np.int64)
+    idx = sample_indices(len(crops_a), p.max_frames)
+    if idx is not None:
+        crops_a, kept_a = crops_a[idx], kept_a[idx]
+    return crops_a, kept_a
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run(args, p: FacesParams) -> None:
+    extract_faces(args.shard, args.out, p)
+
+
+def extract_faces(shard, out, p: FacesParams) -> Outcome:
+    import h5py
+
+    clips = read_shard(shard)
+    if p.backend == "opencv":
+        aligner = HaarAligner(p)
+
+        def work(c):
+            return opencv_clip(aligner, c[1].path, p)
+    else:
+        exe = openface_binary(p)
+
+        def work(c):
+            return openface_clip(exe, c[1].path, p)
+
+    outcome = Outcome([c.name for c in clips])
+    s = p.size
+    out = Path(out)
+    str_t = h5py.string_dtype("utf-8")
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
+        crops = h5.create_dataset(
+            "crops", shape=(0, s, s, 3), maxshape=(None, s, s, 3), dtype=np.uint8,
+            chunks=(1, s, s, 3),
+        )  # fmt: skip
+        frame_ds = h5.create_dataset("frame", shape=(0,), maxshape=(None,), dtype=np.int64)
+        offsets = np.zeros(len(clips) + 1, dtype=np.int64)
+        total = 0
+        results = prefetch(work, list(enumerate(clips)), p.workers, p.prefetch)
+        for (i, _clip), res, err in progress(results, total=len(clips), desc="faces"):
+            if err is not None:
+                outcome.fail_with(i, err)
+            else:
+                c, kept = res
+                crops.resize(total + len(c), axis=0)
+                crops[total : total + len(c)] = c
+                frame_ds.resize(total + len(c), axis=0)
+                frame_ds[total : total + len(c)] = kept
+                total += len(c)
+            offsets[i + 1] = total
+        h5.create_dataset("offsets", data=offsets)
+        h5.create_dataset("names", data=outcome.names, dtype=str_t)
+        h5.create_dataset("valid", data=outcome.valid)
+        h5.create_dataset("reason", data=outcome.reasons, dtype=str_t)
+        h5.attrs["backend"] = p.backend
+        h5.attrs["size"] = s
+        h5.attrs["params"] = json.dumps(meta_params(p), sort_keys=True)
+        h5.attrs["n_clips"] = len(clips)
+        h5.attrs["n_crops"] = total
+        h5.close()
+        write_reasons(outcome, out)
+    outcome.log_summary("faces", out)
+    return outcome
+
+
+# --------------------------------------------------------------------------- reader
+
+
+@dataclass(frozen=True)
+class CropFile:
+    names: list[str]
+    valid: np.ndarray
+    reasons: list[str]
+    offsets: np.ndarray
+    size: int
+    params: dict
+    path: Path
+
+
+def open_crops(path) -> CropFile:
+    """Read the index of a crops file (not the crops); errors name the file."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"crops file {path}: not found (run `mersemi extract faces` first)")
+    try:
+        with h5py.File(path, "r") as h5:
+            for k in ("names", "valid", "reason", "offsets", "crops"):
+                if k not in h5:
+                    raise InputError(f"crops file {path}: missing dataset {k!r}")
+            return CropFile(
+                names=list(h5["names"].asstr()[:]),
+                valid=h5["valid"][:].astype(bool),
+                reasons=list(h5["reason"].asstr()[:]),
+                offsets=h5["offsets"][:],
+                size=int(h5.attrs["size"]),
+                params=json.loads(h5.attrs["params"]),
+                path=path,
+            )
+    except OSError as e:
+        raise InputError(f"crops file {path}: not a readable HDF5 file ({e})") from None
