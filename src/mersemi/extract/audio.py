@@ -1,16 +1,165 @@
-"""Stage 'audio' (work in progress)."""
+"""Stage `audio`: video → 16 kHz mono 16-bit wav per clip, and an index CSV.
 
+    mersemi extract audio --shard shards/shard-0003.csv --out audio/shard-0003.csv
+
+Outputs:
+  audio/shard-0003/<name>.wav  the first audio stream, downmixed to mono, resampled (ffmpeg)
+  audio/shard-0003.csv         index `name,wav,valid,reason,duration,detail`, one row per clip in
+                               shard order, written atomically and LAST (the tracked output)
+
+Invalid clips (valid=False): no audio stream (`no_audio`), no audio samples (`empty_audio`),
+longer than `max_seconds` (`too_long`: the wav is kept, cut at max_seconds), unreadable file
+(`decode_error`, `missing_file`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import wave
 from dataclasses import dataclass
+from pathlib import Path
 
-from .common import StageParams
+import numpy as np
+import pandas as pd
 
-HELP = "audio stage (not implemented yet)"
+from ..atomic import atomic_path, write_csv_atomic
+from ..errors import InputError
+from ..ffmpeg_bin import ffmpeg_exe
+from .common import ClipFailure, Outcome, StageParams, prefetch, progress, read_shard
+from .frames import _last_line, probe
+
+log = logging.getLogger(__name__)
+
+HELP = "video -> 16 kHz mono wav per clip + index CSV (name,wav,valid,reason,duration,detail)"
+INDEX_COLUMNS = ["name", "wav", "valid", "reason", "duration", "detail"]
 
 
 @dataclass
-class Params(StageParams):
-    pass
+class AudioParams(StageParams):
+    sample_rate: int = 16000
+    max_seconds: float = 60.0  # longer audio is flagged too_long (wav kept, cut here)
+    timeout: float = 600.0  # seconds per clip for ffmpeg
+
+    def check(self) -> None:
+        if self.sample_rate < 1000:
+            raise InputError(f"audio: sample_rate must be at least 1000, got {self.sample_rate}")
+        if self.max_seconds <= 0:
+            raise InputError(f"audio: max_seconds must be positive, got {self.max_seconds}")
 
 
-def run(args, params) -> None:
-    raise NotImplementedError("extract audio: not implemented yet")
+Params = AudioParams
+
+
+def run(args, p: AudioParams) -> None:
+    extract_audio(args.shard, args.out, p)
+
+
+def wav_dir(index_csv: str | os.PathLike) -> Path:
+    """Folder of a shard's wavs: `audio/shard-0003.csv` → `audio/shard-0003/`."""
+    index_csv = Path(index_csv)
+    return index_csv.with_name(index_csv.stem)
+
+
+def decode_audio(path: Path, p: AudioParams) -> np.ndarray:
+    """int16 mono samples at p.sample_rate, at most max_seconds + 1 s of them."""
+    info = probe(path, p.timeout)
+    if not info.has_audio:
+        raise ClipFailure("no_audio", "no audio stream")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0", "-vn"]
+    cmd += ["-ac", "1", "-ar", str(p.sample_rate), "-t", f"{p.max_seconds + 1.0:.3f}"]
+    cmd += ["-f", "s16le", "-acodec", "pcm_s16le", "pipe:"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=p.timeout)
+    except subprocess.TimeoutExpired:
+        raise ClipFailure("decode_error", f"ffmpeg timed out after {p.timeout:.0f} s") from None
+    samples = np.frombuffer(proc.stdout[: len(proc.stdout) // 2 * 2], dtype="<i2")
+    if proc.returncode != 0 and samples.size == 0:
+        raise ClipFailure("decode_error", _last_line(proc.stderr.decode("utf-8", "replace")))
+    return samples
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
+
+
+def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """float32 samples in [-1, 1) and the sample rate of a 16-bit mono wav written here."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise InputError(f"wav {path}: expected 16-bit mono")
+        sr = w.getframerate()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return data.astype(np.float32) / 32768.0, sr
+
+
+def extract_audio(shard, out, p: AudioParams) -> pd.DataFrame:
+    clips = read_shard(shard)
+    out = Path(out)
+    folder = wav_dir(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = Outcome([c.name for c in clips])
+    wavs = [""] * len(clips)
+    durations = np.zeros(len(clips))
+    max_n = int(round(p.max_seconds * p.sample_rate))
+
+    def work(item):
+        i, clip = item
+        return decode_audio(clip.path, p)
+
+    items = list(enumerate(clips))
+    for (i, clip), samples, err in progress(
+        prefetch(work, items, p.workers, p.prefetch), total=len(clips), desc="audio"
+    ):
+        target = folder / f"{clip.name}.wav"
+        if err is not None:
+            outcome.fail_with(i, err)
+            target.unlink(missing_ok=True)
+            continue
+        if samples.size == 0:
+            outcome.fail(i, "empty_audio", "the audio stream has no samples")
+            target.unlink(missing_ok=True)
+            continue
+        if samples.size > max_n:
+            outcome.fail(i, "too_long", f"longer than max_seconds={p.max_seconds:g}; cut there")
+            samples = samples[:max_n]
+        write_wav(target, samples, p.sample_rate)
+        wavs[i] = str(target)
+        durations[i] = samples.size / p.sample_rate
+    index = pd.DataFrame(
+        {
+            "name": outcome.names,
+            "wav": wavs,
+            "valid": outcome.valid,
+            "reason": outcome.reasons,
+            "duration": np.round(durations, 4),
+            "detail": outcome.details,
+        },
+        columns=INDEX_COLUMNS,
+    )
+    write_csv_atomic(index, out)
+    outcome.log_summary("audio", out)
+    return index
+
+
+def read_audio_index(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an audio index CSV: columns INDEX_COLUMNS, `valid` bool, `wav`/`reason` str."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"audio index {path}: not found (run `mersemi extract audio`)") from None
+    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"audio index {path}: missing column(s) {missing}")
+    bad = sorted(set(df["valid"]) - {"True", "False"})
+    if bad:
+        raise InputError(f"audio index {path}: valid must be True/False, found {bad}")
+    df["valid"] = df["valid"] == "True"
+    df["duration"] = df["duration"].astype(float)
+    return df
