@@ -23,6 +23,9 @@ STAGES: dict[str, str] = {
     "faces": "mersemi.extract.faces",
     "visual": "mersemi.extract.visual",
     "audio": "mersemi.extract.audio",
+    "acoustic": "mersemi.extract.acoustic",
+    "asr": "mersemi.extract.asr",
+    "text": "mersemi.extract.text",
 }
 
 
