@@ -15,6 +15,7 @@ from .errors import InputError
 COMMANDS = [
     "mersemi.commands",
     "mersemi.extract.cli",
+    "mersemi.tiny.cli",
 ]
 
 
