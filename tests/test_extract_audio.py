@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from extract_media import DURATION, TONE_HZ, make_media, write_shard
+
+from mersemi.cli import main
+from mersemi.errors import InputError
+from mersemi.extract import audio
+from mersemi.extract.audio import AudioParams, extract_audio, read_audio_index, read_wav
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audio")
+    clips = make_media(root / "media")
+    return root, clips, write_shard(root / "shard.csv", clips)
+
+
+def test_wavs_16k_mono_and_invalid_clips(media, tmp_path):
+    _, _, shard = media
+    out = tmp_path / "audio" / "shard-0000.csv"
+    assert main(["extract", "audio", "--shard", str(shard), "--out", str(out)]) == 0
+    idx = read_audio_index(out).set_index("name")
+    for name in ("face", "面孔_中文", "face2"):
+        row = idx.loc[name]
+        assert row.valid and row.reason == ""
+        x, sr = read_wav(row.wav)
+        assert sr == 16000 and x.ndim == 1
+        assert abs(len(x) / sr - DURATION) < 0.06 and abs(row.duration - len(x) / sr) < 1e-3
+        spec = np.abs(np.fft.rfft(x))
+        assert abs(np.argmax(spec) * sr / len(x) - TONE_HZ) < 5
+    assert (tmp_path / "audio" / "shard-0000" / "面孔_中文.wav").is_file()
+    for name, reason in [
+        ("silent", "no_audio"),
+        ("corrupt", "decode_error"),
+        ("missing", "missing_file"),
+    ]:
+        row = idx.loc[name]
+        assert not row.valid and row.reason == reason and row.wav == "" and row.duration == 0
+
+
+def test_too_long_and_empty_audio(media, tmp_path, monkeypatch):
+    _, clips, _ = media
+    shard = write_shard(tmp_path / "s.csv", {"face": clips["face"]})
+    idx = extract_audio(shard, tmp_path / "a.csv", AudioParams(max_seconds=0.5))
+    assert idx.loc[0, "reason"] == "too_long" and not idx.loc[0, "valid"]
+    x, sr = read_wav(idx.loc[0, "wav"])
+    assert len(x) == sr // 2  # kept, cut at max_seconds
+
+    monkeypatch.setattr(audio, "decode_audio", lambda path, p: np.zeros(0, np.int16))
+    idx = extract_audio(shard, tmp_path / "b.csv", AudioParams())
+    assert idx.loc[0, "reason"] == "empty_audio" and idx.loc[0, "wav"] == ""
+
+
+def test_index_reader_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_audio_index(tmp_path / "none.csv")
+    (tmp_path / "x.csv").write_text("name,wav\na,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match="missing column"):
+        read_audio_index(tmp_path / "x.csv")

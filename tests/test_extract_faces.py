@@ -1,0 +1,127 @@
+import stat
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from extract_media import make_media, write_shard
+
+from mersemi.errors import InputError
+from mersemi.extract.common import reasons_path
+from mersemi.extract.faces import (
+    FacesParams,
+    crop_matrix,
+    extract_faces,
+    eye_angle,
+    open_crops,
+)
+from mersemi.extract.frames import decode_frames, probe, sample_indices
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("media")
+    clips = make_media(root)
+    return root, clips, write_shard(root / "shard.csv", clips)
+
+
+@pytest.fixture(scope="module")
+def crops(media):
+    root, _, shard = media
+    out = root / "faces" / "shard-0000.h5"
+    outcome = extract_faces(shard, out, FacesParams(max_frames=5, size=SIZE))
+    return out, outcome
+
+
+def test_decode_and_sample(media):
+    _, clips, _ = media
+    info = probe(clips["face"])
+    assert info.has_video and info.has_audio and info.n_frames == 12
+    assert not probe(clips["silent"]).has_audio
+    frames, src = decode_frames(clips["face"], max_frames=4, max_side=160)
+    assert frames.shape == (4, 120, 160, 3) and list(src) == [0, 4, 7, 11]
+    assert sample_indices(10, 0) is None and sample_indices(3, 5) is None
+
+
+def test_faces_found_aligned_and_bad_clips_isolated(crops):
+    out, outcome = crops
+    cf = open_crops(out)
+    assert cf.names == ["face", "面孔_中文", "face2", "silent", "noface", "corrupt", "missing"]
+    valid = dict(zip(cf.names, cf.valid, strict=True))
+    reason = dict(zip(cf.names, cf.reasons, strict=True))
+    assert all(valid[n] for n in ("face", "面孔_中文", "face2", "silent"))
+    assert reason["noface"] == "no_face"
+    assert reason["corrupt"] == "decode_error"
+    assert reason["missing"] == "missing_file"
+    assert outcome.counts() == {"no_face": 1, "decode_error": 1, "missing_file": 1}
+    with h5py.File(out, "r") as h5:
+        c = h5["crops"]
+        assert c.shape[1:] == (SIZE, SIZE, 3) and c.dtype == np.uint8
+        face = c[cf.offsets[0] : cf.offsets[1]]
+        frames = h5["frame"][cf.offsets[0] : cf.offsets[1]]
+    assert 4 <= len(face) <= 5 and np.all(np.diff(frames) > 0)
+    assert face.std() > 10  # a face, not a flat background
+    # the face moves over the frames but the crops follow it: consecutive crops stay similar
+    assert np.abs(face[0].astype(int) - face[-1].astype(int)).mean() < 40
+    assert reasons_path(out).is_file()
+
+
+def test_crop_matrix_levels_the_eyes():
+    left, right = np.array([100.0, 120.0]), np.array([150.0, 135.0])
+    a = eye_angle(left, right)
+    m = crop_matrix((80, 90, 100, 100), a, 0.2, 112)
+    (lx, ly), (rx, ry) = (m @ np.r_[p, 1.0] for p in (left, right))
+    assert abs(ly - ry) < 1e-6 and rx > lx
+    # centre of the face box lands at the centre of the crop
+    np.testing.assert_allclose(m @ np.r_[130.0, 140.0, 1.0], [56, 56], atol=1e-6)
+
+
+def test_openface_missing_binary_is_a_clear_error(media, tmp_path):
+    _, _, shard = media
+    with pytest.raises(InputError, match="openface_bin"):
+        extract_faces(shard, tmp_path / "o.h5", FacesParams(backend="openface"))
+    with pytest.raises(InputError, match="no such file"):
+        extract_faces(
+            shard, tmp_path / "o.h5", FacesParams(backend="openface", openface_bin="/no/FE")
+        )
+    assert not (tmp_path / "o.h5").exists()
+
+
+FAKE_OPENFACE = """#!{python}
+# Mimics OpenFace 2.x FeatureExtraction -simalign: frame 2 of 3 unsuccessful.
+import sys, pathlib, numpy as np, cv2
+a = sys.argv
+video = pathlib.Path(a[a.index("-f") + 1]); out = pathlib.Path(a[a.index("-out_dir") + 1])
+size = int(a[a.index("-simsize") + 1])
+if "bad" in video.resolve().name:
+    sys.exit("Could not open video")
+aligned = out / (video.stem + "_aligned"); aligned.mkdir(parents=True)
+rows = ["frame, face_id, timestamp, confidence, success"]
+for f in (1, 2, 3):
+    rows.append(f"{{f}}, 0, {{f / 10}}, 0.9, {{0 if f == 2 else 1}}")
+    img = np.full((size, size, 3), f * 40, np.uint8)  # BGR
+    img[..., 0] = 7
+    cv2.imwrite(str(aligned / f"frame_det_00_{{f:06d}}.png"), img)
+(out / (video.stem + ".csv")).write_text("\\n".join(rows) + "\\n")
+"""
+
+
+def test_openface_backend_reads_aligned_frames_in_order(media, tmp_path):
+    _, clips, _ = media
+    exe = tmp_path / "FeatureExtraction"
+    exe.write_text(FAKE_OPENFACE.format(python=sys.executable))
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"x")
+    shard = write_shard(tmp_path / "s.csv", {"面孔_中文": clips["面孔_中文"], "bad": bad})
+    out = tmp_path / "of.h5"
+    p = FacesParams(backend="openface", openface_bin=str(exe), size=32, workers=0)
+    extract_faces(shard, out, p)
+    cf = open_crops(out)
+    assert list(cf.valid) == [True, False] and cf.reasons[1] == "openface_error"
+    with h5py.File(out, "r") as h5:
+        c, fr = h5["crops"][:], h5["frame"][:]
+    assert c.shape == (2, 32, 32, 3) and list(fr) == [0, 2]  # frame 2 (index 1) dropped
+    assert c[0, 0, 0].tolist() == [40, 40, 7] and c[1, 0, 0].tolist() == [120, 120, 7]  # RGB
