@@ -1,0 +1,217 @@
+"""Extraction throughput: clips/s per stage, batched + prefetched vs one clip at a time.
+
+    .venv/bin/python benchmarks/extract_bench.py [--clips 16] [--frames 24] [--real-size]
+        [--stages faces,visual,audio] [--out benchmarks/results/extract_bench.json]
+
+"One clip at a time" is the MERTools way: decode a clip, run the model on that clip's frames,
+then the next clip (workers=0, span_clips=False). "Batched" decodes in worker threads while the
+model runs and fills batches across clips. Model loading is excluded (models are loaded once
+per shard job). Clips are made here: a face photograph (skimage astronaut) moving over a
+background, with a sine-tone audio track.
+
+By default the models are the tiny ones (`mersemi.tiny`), on CPU. --real-size uses a
+randomly-initialised ViT-L-14 (768-dim, the real architecture) for the visual stage; use it on
+a GPU. Results go to a JSON file (benchmarks/results/ is git-ignored).
+
+Adding a stage (acoustic, asr, text): write `bench_<stage>(ctx) -> dict` returning
+{"batched_s": ..., "single_s": ..., ...} and add it to BENCHES; `ctx` has the shard, the audio
+index, the tiny-model params and the work folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("MERSEMI_NO_PROGRESS", "1")
+
+
+@dataclass
+class Context:
+    work: Path
+    shard: Path
+    n_clips: int
+    real_size: bool
+    device: str
+    models: dict = field(default_factory=dict)  # stage -> params of its model
+    outputs: dict = field(default_factory=dict)  # stage -> output path (for later stages)
+
+
+def make_clips(folder: Path, n: int, n_frames: int) -> Path:
+    import skimage.data
+
+    from mersemi.ffmpeg_bin import ffmpeg_exe
+
+    folder.mkdir(parents=True, exist_ok=True)
+    face = skimage.data.astronaut()[20:220, 120:320]
+    rows = []
+    for k in range(n):
+        frames = np.full((n_frames, 240, 320, 3), 60 + 10 * (k % 8), np.uint8)
+        for t in range(n_frames):
+            x, y = (k * 7 + t * 4) % 110, 10 + (t % 3) * 5
+            frames[t, y : y + 200, x : x + 200] = face
+        path = folder / f"clip{k:03d}.mp4"
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo"]
+        cmd += ["-pix_fmt", "rgb24", "-s", "320x240", "-r", "10", "-i", "-", "-f", "lavfi"]
+        cmd += ["-i", f"sine=frequency={200 + 20 * k}:sample_rate=44100"]
+        cmd += ["-t", f"{n_frames / 10}", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+        cmd += ["-c:a", "aac", "-shortest", str(path)]
+        subprocess.run(cmd, input=frames.tobytes(), check=True)
+        rows.append(
+            {"name": path.stem, "path": str(path), "split": "train", "label": "", "shard": 0}
+        )
+    shard = folder / "shard.csv"
+    pd.DataFrame(rows).to_csv(shard, index=False)
+    return shard
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_faces(ctx: Context) -> dict:
+    from mersemi.extract.faces import FacesParams, extract_faces
+
+    out = ctx.work / "faces.h5"
+    batched = _timed(lambda: extract_faces(ctx.shard, out, FacesParams(size=224, workers=2)))
+    single = _timed(
+        lambda: extract_faces(ctx.shard, ctx.work / "f1.h5", FacesParams(size=224, workers=0))
+    )
+    ctx.outputs["faces"] = out
+    return {"batched_s": batched, "single_s": single, "params": "size 224, all frames"}
+
+
+def _visual_model(ctx: Context) -> dict:
+    if not ctx.real_size:
+        from mersemi.tiny.clip import write_tiny_clip
+
+        return write_tiny_clip(ctx.work / "clip")
+    # Real architecture, random weights: saved as a checkpoint and loaded like real weights.
+    import open_clip
+    import torch
+
+    ckpt = ctx.work / "vit-l-14-random.pt"
+    torch.save(open_clip.create_model("ViT-L-14", pretrained=None).state_dict(), ckpt)
+    return {"model_name": "ViT-L-14", "checkpoint": str(ckpt)}
+
+
+def bench_visual(ctx: Context) -> dict:
+    from mersemi.extract.visual import ClipEncoder, VisualParams, extract_visual
+
+    model = ctx.models.setdefault("visual", _visual_model(ctx))
+    base = VisualParams(**model, device=ctx.device)
+    enc = ClipEncoder(base)  # loaded once, not timed
+    faces = ctx.outputs["faces"]
+    p_b = VisualParams(**model, device=ctx.device, batch_size=64, workers=2)
+    p_s = VisualParams(**model, device=ctx.device, span_clips=False, workers=0)
+    extract_visual(ctx.shard, faces, ctx.work / "warm.h5", p_b, enc)  # warm-up
+    batched = _timed(lambda: extract_visual(ctx.shard, faces, ctx.work / "v.h5", p_b, enc))
+    single = _timed(lambda: extract_visual(ctx.shard, faces, ctx.work / "v1.h5", p_s, enc))
+    from mersemi.store import read_features
+
+    a, b = read_features(ctx.work / "v.h5"), read_features(ctx.work / "v1.h5")
+    return {
+        "batched_s": batched,
+        "single_s": single,
+        "max_abs_diff_batched_vs_single": float(np.abs(a.features - b.features).max()),
+        "model": model["model_name"],
+        "dim": enc.dim,
+        "batch_size": 64,
+    }
+
+
+def bench_audio(ctx: Context) -> dict:
+    from mersemi.extract.audio import AudioParams, extract_audio
+
+    out = ctx.work / "audio" / "shard.csv"
+    batched = _timed(lambda: extract_audio(ctx.shard, out, AudioParams(workers=2)))
+    single = _timed(
+        lambda: extract_audio(ctx.shard, ctx.work / "a1" / "shard.csv", AudioParams(workers=0))
+    )
+    ctx.outputs["audio"] = out
+    return {"batched_s": batched, "single_s": single}
+
+
+# Stage name -> bench function, run in this order (later stages may use earlier outputs,
+# e.g. ctx.outputs["audio"] is the audio index for acoustic/asr).
+BENCHES = {
+    "faces": bench_faces,
+    "visual": bench_visual,
+    "audio": bench_audio,
+    # "acoustic": bench_acoustic,  (C: HuBERT on ctx.outputs["audio"])
+    # "asr": bench_asr,
+    # "text": bench_text,
+}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=16)
+    ap.add_argument("--frames", type=int, default=24, help="frames per clip (10 fps)")
+    ap.add_argument("--stages", default=",".join(BENCHES))
+    ap.add_argument("--real-size", action="store_true", help="real-size random architectures")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--out", default="benchmarks/results/extract_bench.json")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    stages = [s for s in args.stages.split(",") if s]
+    unknown = sorted(set(stages) - set(BENCHES))
+    if unknown:
+        ap.error(f"unknown stage(s) {unknown}; known: {list(BENCHES)}")
+    if "visual" in stages and "faces" not in stages:
+        stages.insert(0, "faces")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="mersemi-bench-") as tmp:
+        work = Path(tmp)
+        shard = make_clips(work / "clips", args.clips, args.frames)
+        ctx = Context(work, shard, args.clips, args.real_size, args.device)
+        for stage in BENCHES:
+            if stage not in stages:
+                continue
+            r = BENCHES[stage](ctx)
+            r["clips"] = args.clips
+            r["batched_clips_per_s"] = args.clips / r["batched_s"]
+            r["single_clips_per_s"] = args.clips / r["single_s"]
+            r["speedup"] = r["single_s"] / r["batched_s"]
+            results[stage] = r
+            print(
+                f"{stage:8s} batched {r['batched_clips_per_s']:7.2f} clips/s  "
+                f"one-at-a-time {r['single_clips_per_s']:7.2f} clips/s  x{r['speedup']:.2f}",
+                flush=True,
+            )
+    report = {
+        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "frames_per_clip": args.frames,
+        "real_size": args.real_size,
+        "device": str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() else "cpu",
+        "torch_threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "stages": results,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
