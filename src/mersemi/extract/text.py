@@ -2,8 +2,8 @@
 
 Recipe (MER2024 baseline): tokenize the sentence, run the base model (`AutoModel`; no LM head
 is evaluated) with `output_hidden_states`, average the last `layers` (4) hidden states, then
-average over the sentence's tokens without special tokens (BOS/EOS/PAD) -> hidden size
-(5120 for Baichuan2-13B).
+average over the sentence's tokens without special tokens (BOS/EOS/PAD; `<unk>` stays, it
+stands for real text) -> hidden size (5120 for Baichuan2-13B).
 
 Sentences of many clips share a batch: sorted by token count (longest first), right-padded,
 with attention masks; in a causal model right padding never changes the real tokens' states,
@@ -90,7 +90,8 @@ class TextEmbedder:
             tok.pad_token = tok.unk_token or tok.eos_token
         tok.padding_side = "right"
         self.tokenizer = tok
-        self.special_ids = sorted(set(tok.all_special_ids))
+        # BOS/EOS/PAD/... are dropped from the token mean; <unk> stands for real content.
+        self.special_ids = sorted(set(tok.all_special_ids) - {tok.unk_token_id})
         self.dim = int(model.config.hidden_size)
         self.model_dir = Path(path)
         n_states = int(model.config.num_hidden_layers) + 1

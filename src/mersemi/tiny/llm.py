@@ -3,8 +3,9 @@
 `save_pretrained` of a small Llama-style causal LM (config + safetensors weights, LM head
 included, as in the real directory) plus a fast tokenizer that covers Chinese: one token per
 character of the CJK Unified Ideographs block (U+4E00..U+9FFF), CJK punctuation, full-width
-forms and printable ASCII, with `<s>` prepended like Llama/Baichuan tokenizers do so that the
-special-token handling of the text stage has something to remove.
+forms, general punctuation (curly quotes, dashes) and printable ASCII, with `<s>` prepended
+like Llama/Baichuan tokenizers do, so that the text stage's special-token handling has
+something to remove.
 """
 
 import os
@@ -16,6 +17,7 @@ SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
 
 def _vocab() -> list[str]:
     chars = [chr(c) for c in range(0x21, 0x7F)]  # printable ASCII without space
+    chars += [chr(c) for c in range(0x2010, 0x2028)]  # dashes, curly quotes, ellipsis
     chars += [chr(c) for c in range(0x3001, 0x3040)]  # CJK symbols and punctuation
     chars += [chr(c) for c in range(0xFF01, 0xFF5F)]  # full-width forms
     chars += [chr(c) for c in range(0x4E00, 0xA000)]  # CJK unified ideographs

@@ -1,0 +1,163 @@
+import itertools
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from tiny_model_cache import SR, tiny_model, tone, write_audio_index, write_shard
+
+from mersemi.errors import InputError
+from mersemi.extract.asr import (
+    Params,
+    WenetRecognizer,
+    character_error_rate,
+    ctc_greedy,
+    ctc_prefix_beam,
+    edit_distance,
+    fbank,
+    merge_transcripts,
+    read_units,
+    units_to_text,
+)
+from mersemi.extract.cli import run_stage
+
+
+def test_fbank_is_80_bin_kaldi_framing():
+    f = fbank(tone(440, 1.0))
+    assert f.shape == (1 + (SR - 400) // 160, 80)  # 25 ms window, 10 ms shift, snip edges
+    assert np.isfinite(f).all()
+    assert fbank(np.zeros(100, np.float32)).shape == (0, 80)
+    # A louder signal has more energy in every band.
+    assert (fbank(tone(440, 1.0) * 2).mean(0) > f.mean(0)).all()
+
+
+def _logp(path_probs):
+    return np.log(np.asarray(path_probs, dtype=np.float64))
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    # frames: a a _ a b b _
+    ids = [1, 1, 0, 1, 2, 2, 0]
+    logp = np.full((len(ids), 3), -10.0)
+    logp[np.arange(len(ids)), ids] = 0.0
+    assert ctc_greedy(logp) == [1, 1, 2]
+
+
+def _brute_force_best(logp):
+    """Most probable label sequence, summing every alignment (exact, tiny cases only)."""
+    totals: dict[tuple, float] = {}
+    for path in itertools.product(range(logp.shape[1]), repeat=logp.shape[0]):
+        seq, prev = [], -1
+        for u in path:
+            if u != prev and u != 0:
+                seq.append(u)
+            prev = u
+        p = math.exp(sum(logp[t, u] for t, u in enumerate(path)))
+        totals[tuple(seq)] = totals.get(tuple(seq), 0.0) + p
+    return list(max(totals, key=totals.get))
+
+
+def test_prefix_beam_finds_the_most_probable_labelling():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        p = rng.dirichlet(np.ones(3) * 0.7, size=5)
+        logp = np.log(p)
+        assert ctc_prefix_beam(logp, beam=3) == _brute_force_best(logp)
+    # The classic case where best path and best labelling differ.
+    logp = _logp([[0.5, 0.4, 0.1], [0.5, 0.4, 0.1]])
+    assert ctc_greedy(logp) == []
+    assert ctc_prefix_beam(logp, beam=3) == [1]
+
+
+def test_units_and_text_mapping(tmp_path):
+    units = ["<blank>", "<unk>", "你", "好", "▁HELLO", "▁WORLD", "<sos/eos>"]
+    assert units_to_text([2, 3, 1, 6], units) == "你好"
+    assert units_to_text([2, 4, 5, 3], units) == "你 HELLO WORLD好"
+    p = tmp_path / "units.txt"
+    p.write_text("".join(f"{u} {i}\n" for i, u in reversed(list(enumerate(units)))), "utf-8")
+    assert read_units(p) == units
+    p.write_text("<blank> 0\n你 2\n", "utf-8")
+    with pytest.raises(InputError, match="ids"):
+        read_units(p)
+
+
+def test_cer_on_known_strings():
+    assert edit_distance("今天天气很好", "今天天汽很") == 2  # one substitution, one deletion
+    assert edit_distance("", "abc") == 3
+    r = character_error_rate(["今天天气很好。", "你好！"], ["今天天汽很", "你 好"])
+    assert r["ref_chars"] == 8 and r["edits"] == 2 and r["cer"] == pytest.approx(0.25)
+    assert character_error_rate([], [])["cer"] is None
+    assert character_error_rate(["Hello, World"], ["hello world"])["cer"] == 0.0
+
+
+def test_merge_provided_wins():
+    rows = merge_transcripts(["a", "b", "c"], {"a": "识别", "b": "识别二"}, {"a": "提供的"})
+    assert rows == [("a", "提供的", "provided"), ("b", "识别二", "asr"), ("c", "", "none")]
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return WenetRecognizer(Params(model_dir=str(tiny_model("wenet")), device="cpu"))
+
+
+def test_tiny_wenet_through_the_runtime_interface(recognizer):
+    assert recognizer.subsampling == 4 and recognizer.context == 7
+    logp = recognizer.log_probs(fbank(tone(300, 2.0)))
+    frames = 1 + (2 * SR - 400) // 160
+    assert logp.shape == (((frames - 1) // 2 - 1) // 2, len(recognizer.units))  # 4x subsampling
+    np.testing.assert_allclose(np.exp(logp).sum(1), 1.0, rtol=1e-5)
+    text = recognizer.recognize(tone(300, 2.0))
+    assert text == recognizer.recognize(tone(300, 2.0))  # deterministic
+    assert "<" not in text
+    streaming = WenetRecognizer(
+        Params(model_dir=str(tiny_model("wenet")), device="cpu", chunk_size=8)
+    )
+    f = fbank(tone(300, 2.0))
+    np.testing.assert_allclose(streaming.log_probs(f), recognizer.log_probs(f), atol=1e-5)
+
+
+def test_stage_provided_transcripts_win_and_cer_is_reported(tmp_path, recognizer):
+    waves = {"a": tone(220, 1.5), "b": tone(660, 2.0, seed=1), "c": "no_audio", "d": "no_audio"}
+    index = write_audio_index(tmp_path / "audio" / "shard-0000", waves)
+    shard = write_shard(tmp_path / "shard.csv", ["a", "b", "c", "d"])
+    provided = tmp_path / "transcripts.csv"
+    pd.DataFrame({"name": ["a", "c", "zz"], "chinese": ["我很高兴。", "你好", "别的"]}).to_csv(
+        provided, index=False
+    )
+    out = tmp_path / "asr" / "shard-0000.csv"
+    run_stage(
+        "asr",
+        {
+            "shard": str(shard),
+            "out": str(out),
+            "audio_index": str(index),
+            "provided": str(provided),
+            "cer_json": None,
+            "params": {"model_dir": str(tiny_model("wenet")), "device": "cpu"},
+        },
+    )
+    df = pd.read_csv(out, keep_default_na=False)
+    assert list(df.columns) == ["name", "text", "source"]
+    got = df.set_index("name").to_dict("index")
+    assert got["a"] == {"text": "我很高兴。", "source": "provided"}
+    assert got["c"] == {"text": "你好", "source": "provided"}  # no audio, but a transcript
+    assert got["b"]["source"] == "asr"
+    assert got["b"]["text"] == recognizer.recognize(tone(660, 2.0, seed=1))
+    assert got["d"] == {"text": "", "source": "none"}
+    report = json.loads(out.with_name("shard-0000.cer.json").read_text("utf-8"))
+    hyp_a = recognizer.recognize(tone(220, 1.5))
+    expected = character_error_rate(["我很高兴。"], [hyp_a])
+    assert report["utterances"] == 1 and report["cer"] == pytest.approx(expected["cer"])
+    assert report["provided"] == 2 and report["recognised"] == 2
+    reasons = pd.read_csv(out.with_name("shard-0000.reasons.csv"), keep_default_na=False)
+    assert reasons.set_index("name").loc["d", "reason"] == "no_audio"
+
+
+def test_missing_model_dir_names_the_key(tmp_path):
+    with pytest.raises(InputError, match="model_dir"):
+        WenetRecognizer(Params())
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "units.txt").write_text("<blank> 0\n", "utf-8")
+    with pytest.raises(InputError, match="final.zip"):
+        WenetRecognizer(Params(model_dir=str(tmp_path / "m")))

@@ -1,0 +1,91 @@
+import numpy as np
+import pandas as pd
+import pytest
+from tiny_model_cache import tiny_model, write_shard
+
+from mersemi.errors import InputError
+from mersemi.extract.cli import run_stage
+from mersemi.extract.text import Params, TextEmbedder
+from mersemi.store import read_features
+
+SENTENCES = [
+    "今天天气很好。",
+    "我真的很生气！",
+    "你好",
+    "他说：“我不知道你在说什么，真的。”",
+    "OK，没问题",
+]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return TextEmbedder(Params(model_dir=str(tiny_model("llm")), batch_size=3))
+
+
+def test_dims_and_batched_equals_single(embedder):
+    vecs, counts = embedder.embed(SENTENCES)
+    assert vecs.shape == (5, 32) and vecs.dtype == np.float32
+    assert counts.tolist() == [7, 7, 2, 18, 6]  # characters, no <s>
+    single = np.stack([embedder.embed([s])[0][0] for s in SENTENCES])
+    np.testing.assert_allclose(vecs, single, atol=1e-5, rtol=1e-4)
+
+
+def test_mean_of_last_four_layers_over_tokens_without_specials(embedder):
+    import torch
+
+    enc = embedder.tokenizer(["你好"], return_tensors="pt")
+    assert enc["input_ids"][0, 0].item() == embedder.tokenizer.bos_token_id
+    with torch.no_grad():
+        hs = embedder.model(**enc, output_hidden_states=True).hidden_states
+    expected = torch.stack(hs[-4:]).mean(0)[0, 1:].mean(0).numpy()
+    np.testing.assert_allclose(embedder.embed(["你好"])[0][0], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_stage_end_to_end(tmp_path):
+    names = ["a", "b", "a_again", "empty", "spaces"]
+    texts = ["今天天气很好。", "我真的很生气！", "今天天气很好。", "", "   "]
+    shard = write_shard(tmp_path / "shard.csv", names)
+    transcripts = tmp_path / "asr.csv"
+    pd.DataFrame({"name": names, "text": texts, "source": "asr"}).to_csv(transcripts, index=False)
+    out = tmp_path / "text" / "shard-0000.h5"
+    run_stage(
+        "text",
+        {
+            "shard": str(shard),
+            "out": str(out),
+            "transcripts": str(transcripts),
+            "params": {"model_dir": str(tiny_model("llm"))},
+        },
+    )
+    fs = read_features(out, modality="text")
+    assert fs.features.shape == (5, 32)
+    assert fs.valid.tolist() == [True, True, True, False, False]
+    np.testing.assert_array_equal(fs.features[0], fs.features[2])
+    assert not np.allclose(fs.features[0], fs.features[1])
+    assert not fs.features[3:].any()
+    assert fs.meta.params["trust_remote_code"] is False
+    reasons = pd.read_csv(out.with_name("shard-0000.reasons.csv"), keep_default_na=False)
+    assert set(reasons.loc[~reasons["valid"], "reason"]) == {"empty_transcript"}
+
+
+def test_transcripts_must_cover_the_shard(tmp_path):
+    shard = write_shard(tmp_path / "shard.csv", ["a", "b"])
+    transcripts = tmp_path / "asr.csv"
+    pd.DataFrame({"name": ["a"], "text": ["你好"]}).to_csv(transcripts, index=False)
+    with pytest.raises(InputError, match="missing"):
+        run_stage(
+            "text",
+            {
+                "shard": str(shard),
+                "out": str(tmp_path / "t.h5"),
+                "transcripts": str(transcripts),
+                "params": {"model_dir": str(tiny_model("llm"))},
+            },
+        )
+
+
+def test_missing_model_dir_names_the_key(tmp_path):
+    with pytest.raises(InputError, match="model_dir"):
+        TextEmbedder(Params())
+    with pytest.raises(InputError, match="model_dir"):
+        TextEmbedder(Params(model_dir=str(tmp_path / "absent")))

@@ -1,0 +1,85 @@
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_model_cache import tiny_model
+
+from mersemi.cli import main
+
+# TorchScript is WeNet's runtime format, deprecated upstream or not.
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit:FutureWarning")
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_writers_are_deterministic(tmp_path):
+    from mersemi.tiny.hubert import write_tiny_hubert
+    from mersemi.tiny.llm import write_tiny_llm
+    from mersemi.tiny.wenet import write_tiny_wenet
+
+    again = {
+        "hubert": write_tiny_hubert(tmp_path / "hubert"),
+        "wenet": write_tiny_wenet(tmp_path / "wenet"),
+        "llm": write_tiny_llm(tmp_path / "llm"),
+    }
+    for kind in ("hubert", "llm"):
+        f = "model.safetensors"
+        assert _digest(again[kind] / f) == _digest(tiny_model(kind) / f), kind
+    # The TorchScript zip records its archive name, so compare the weights it holds.
+    import torch
+
+    a = torch.jit.load(str(again["wenet"] / "final.zip")).state_dict()
+    b = torch.jit.load(str(tiny_model("wenet") / "final.zip")).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (again["wenet"] / "units.txt").read_text("utf-8") == (
+        tiny_model("wenet") / "units.txt"
+    ).read_text("utf-8")
+
+
+def test_tokenizer_covers_chinese():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model("llm"))
+    ids = tok("他说：“今天的会议改到下午三点，别迟到！”OK?")["input_ids"]
+    assert tok.unk_token_id not in ids
+    assert ids[0] == tok.bos_token_id and len(ids) == 1 + 24
+
+
+def test_wenet_runtime_methods():
+    import torch
+
+    from mersemi.extract.asr import read_units
+
+    m = torch.jit.load(str(tiny_model("wenet") / "final.zip"))
+    units = read_units(tiny_model("wenet") / "units.txt")
+    assert units[0] == "<blank>" and units[-1] == "<sos/eos>"
+    assert m.subsampling_rate() == 4 and m.right_context() == 6
+    assert m.sos_symbol() == m.eos_symbol() == len(units) - 1
+    assert m.is_bidirectional_decoder() is False
+    empty = torch.zeros(0, 0, 0, 0)
+    out, att, cnn = m.forward_encoder_chunk(torch.randn(1, 67, 80), 0, -1, empty, empty)
+    assert out.shape[:2] == (1, 16) and att.numel() == 0 and cnn.numel() == 0
+    assert m.ctc_activation(out).shape == (1, 16, len(units))
+
+
+def test_models_tiny_command_loads_through_the_stage_loaders(tmp_path, capsys):
+    from mersemi.extract import acoustic, asr, text
+
+    assert main(["models", "tiny", "--out", str(tmp_path / "m")]) == 0
+    params = json.loads((tmp_path / "m" / "models.json").read_text("utf-8"))
+    assert json.loads(capsys.readouterr().out) == params
+    assert set(params) == {"acoustic", "asr", "text", "visual"}
+    for key, value in params["visual"].items():
+        if key != "model_name":
+            assert (tmp_path / "m" / "clip") in Path(value).parents, value
+    hub = acoustic.HubertEmbedder(acoustic.Params(**params["acoustic"]))
+    assert hub.embed([np.zeros(16000, np.float32)]).shape == (1, 32)
+    rec = asr.WenetRecognizer(asr.Params(**params["asr"]))
+    assert isinstance(rec.recognize(np.zeros(16000, np.float32)), str)
+    emb = text.TextEmbedder(text.Params(**params["text"]))
+    assert emb.embed(["你好"])[0].shape == (1, 32)
+    assert not list((tmp_path / "m").glob(".*"))  # no temp folders left behind
