@@ -145,15 +145,124 @@ def bench_audio(ctx: Context) -> dict:
     return {"batched_s": batched, "single_s": single}
 
 
+# --- acoustic, asr, text (HuBERT, WeNet, LLM) --------------------------------------------
+
+
+def _hubert_dir(ctx: Context) -> str:
+    if not ctx.real_size:
+        from mersemi.tiny.hubert import write_tiny_hubert
+
+        return str(write_tiny_hubert(ctx.work / "hubert"))
+    # Chinese-HuBERT-Large architecture (24 layers, 1024 wide), random weights.
+    import torch
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    d = ctx.work / "hubert-large-random"
+    cfg = HubertConfig(
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        conv_bias=True,
+    )
+    torch.manual_seed(0)
+    HubertModel(cfg).save_pretrained(d)
+    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(d)
+    return str(d)
+
+
+def _run(stage: str, ctx: Context, out: Path, params: dict, **flags) -> float:
+    from mersemi.extract.cli import run_stage
+
+    args = {"shard": str(ctx.shard), "out": str(out), "params": params, **flags}
+    return _timed(lambda: run_stage(stage, args))
+
+
+def bench_acoustic(ctx: Context) -> dict:
+    from mersemi.extract.acoustic import HubertEmbedder, Params
+    from mersemi.store import read_features
+
+    model = ctx.models.setdefault("acoustic", {"model_dir": _hubert_dir(ctx)})
+    base = {**model, "device": ctx.device}
+    index = str(ctx.outputs["audio"])
+    _run("acoustic", ctx, ctx.work / "ac-warm.h5", base, audio_index=index)  # warm-up
+    # Model loading is inside run_stage for these stages; time it alone and subtract it.
+    load = _timed(lambda: HubertEmbedder(Params(**base)))
+    p_b = {**base, "batch_size": 16, "workers": 2}
+    p_s = {**base, "batch_size": 1, "workers": 0}
+    batched = _run("acoustic", ctx, ctx.work / "ac.h5", p_b, audio_index=index) - load
+    single = _run("acoustic", ctx, ctx.work / "ac1.h5", p_s, audio_index=index) - load
+    a, b = read_features(ctx.work / "ac.h5"), read_features(ctx.work / "ac1.h5")
+    return {
+        "batched_s": batched,
+        "single_s": single,
+        "model_load_s_subtracted": load,
+        "max_abs_diff_batched_vs_single": float(np.abs(a.features - b.features).max()),
+        "model": "hubert-large-random" if ctx.real_size else "tiny",
+        "dim": a.meta.dim,
+        "batch_size": 16,
+    }
+
+
+def bench_asr(ctx: Context) -> dict:
+    from mersemi.extract.asr import Params, WenetRecognizer
+    from mersemi.tiny.wenet import write_tiny_wenet
+
+    # Always the tiny WeNet model: the released runtime models cannot be rebuilt here.
+    model = ctx.models.setdefault("asr", {"model_dir": str(write_tiny_wenet(ctx.work / "wn"))})
+    base = {**model, "device": ctx.device}
+    index = str(ctx.outputs["audio"])
+    load = _timed(lambda: WenetRecognizer(Params(**base)))
+    _run("asr", ctx, ctx.work / "asr-warm.csv", base, audio_index=index)  # TorchScript warm-up
+    out = ctx.work / "asr" / "shard.csv"
+    # WeNet's runtime encoder takes one utterance per call, so "batched" here means fbank and
+    # wav decoding in worker threads overlapping the model; one-at-a-time decodes inline.
+    batched = _run("asr", ctx, out, {**base, "workers": 2}, audio_index=index) - load
+    single = _run("asr", ctx, ctx.work / "asr1.csv", {**base, "workers": 0}, audio_index=index)
+    ctx.outputs["asr"] = out
+    return {"batched_s": batched, "single_s": single - load, "model": "tiny wenet"}
+
+
+def bench_text(ctx: Context) -> dict:
+    from mersemi.extract.text import Params, TextEmbedder
+    from mersemi.store import read_features
+    from mersemi.tiny.llm import write_tiny_llm
+
+    model = ctx.models.setdefault("text", {"model_dir": str(write_tiny_llm(ctx.work / "llm"))})
+    base = {**model, "device": ctx.device}
+    # Sentences of varied length (the tiny ASR output of tones is not text-like).
+    rng = np.random.default_rng(0)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    shard = pd.read_csv(ctx.shard)
+    texts = ["".join(rng.choice(chars, size=int(rng.integers(5, 60)))) for _ in shard["name"]]
+    tr = ctx.work / "text-transcripts.csv"
+    pd.DataFrame({"name": shard["name"], "text": texts, "source": "asr"}).to_csv(tr, index=False)
+    load = _timed(lambda: TextEmbedder(Params(**base)))
+    _run("text", ctx, ctx.work / "t-warm.h5", base, transcripts=str(tr))
+    batched = _run("text", ctx, ctx.work / "t.h5", {**base, "batch_size": 32}, transcripts=str(tr))
+    single = _run("text", ctx, ctx.work / "t1.h5", {**base, "batch_size": 1}, transcripts=str(tr))
+    a, b = read_features(ctx.work / "t.h5"), read_features(ctx.work / "t1.h5")
+    return {
+        "batched_s": batched - load,
+        "single_s": single - load,
+        "model_load_s_subtracted": load,
+        "max_abs_diff_batched_vs_single": float(np.abs(a.features - b.features).max()),
+        "model": "tiny llm",
+        "batch_size": 32,
+    }
+
+
 # Stage name -> bench function, run in this order (later stages may use earlier outputs,
 # e.g. ctx.outputs["audio"] is the audio index for acoustic/asr).
 BENCHES = {
     "faces": bench_faces,
     "visual": bench_visual,
     "audio": bench_audio,
-    # "acoustic": bench_acoustic,  (C: HuBERT on ctx.outputs["audio"])
-    # "asr": bench_asr,
-    # "text": bench_text,
+    "acoustic": bench_acoustic,
+    "asr": bench_asr,
+    "text": bench_text,
 }
 
 
@@ -176,6 +285,8 @@ def main(argv=None) -> int:
         ap.error(f"unknown stage(s) {unknown}; known: {list(BENCHES)}")
     if "visual" in stages and "faces" not in stages:
         stages.insert(0, "faces")
+    if {"acoustic", "asr"} & set(stages) and "audio" not in stages:
+        stages.insert(0, "audio")
     results = {}
     with tempfile.TemporaryDirectory(prefix="mersemi-bench-") as tmp:
         work = Path(tmp)

@@ -372,7 +372,7 @@ def run(args, params: Params) -> None:
 
     clips = read_shard(args.shard)
     names = [c.name for c in clips]
-    provided = read_provided(args.provided, params)
+    provided = read_provided(getattr(args, "provided", None), params)
     recognizer = WenetRecognizer(params)
     outcome = Outcome(names)
     todo_names = {n for n in names if params.asr_on_provided or n not in provided}
