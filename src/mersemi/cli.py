@@ -14,6 +14,7 @@ from .errors import InputError
 
 COMMANDS = [
     "mersemi.commands",
+    "mersemi.train.cli",
     "mersemi.extract.cli",
     "mersemi.tiny.cli",
 ]

@@ -1,0 +1,230 @@
+"""`mersemi train ...`: one subcommand per workflow step, explicit input and output paths."""
+
+import argparse
+import json
+import logging
+
+import pandas as pd
+
+from ..classes import CLASSES
+from ..errors import InputError
+from ..manifest import read_csv_table
+from . import io
+from .params import (
+    BaselineParams,
+    FinetuneParams,
+    PretrainParams,
+    PseudoParams,
+    VoteParams,
+    parse_params,
+    step2_defaults,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _features(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--acoustic", required=True, help="merged acoustic feature file (HDF5)")
+    p.add_argument("--visual", required=True, help="merged visual feature file (HDF5)")
+    p.add_argument("--text", required=True, help="merged text feature file (HDF5)")
+    p.add_argument("--manifest", required=True, help="manifest CSV")
+
+
+def _params(p: argparse.ArgumentParser, cls) -> None:
+    p.add_argument("--params", default="{}", help=f"JSON object of {cls.__name__} overrides")
+
+
+def _cv_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out-checkpoint", required=True, help="fold models (.pt state dicts)")
+    p.add_argument("--out-predictions", required=True, help="predictions CSV")
+    p.add_argument("--out-metrics", required=True, help="metrics JSON")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="MR-CCL training, baseline, self-training, voting")
+    tsub = t.add_subparsers(dest="train_command", required=True, metavar="STEP")
+
+    p = tsub.add_parser("pretrain", help="contrastive pretraining (IMCL-NE + IMCL-AE)")
+    _features(p)
+    p.add_argument("--out-checkpoint", required=True)
+    p.add_argument("--out-metrics", required=True, help="losses per epoch, throughput (JSON)")
+    _params(p, PretrainParams)
+    p.set_defaults(func=_pretrain)
+
+    p = tsub.add_parser("baseline", help="MER2024 attention baseline, k-fold CV")
+    _features(p)
+    _cv_outputs(p)
+    _params(p, BaselineParams)
+    p.set_defaults(func=_baseline)
+
+    p = tsub.add_parser("finetune", help="MR-CCL fine-tuning, k-fold CV (step 1 or 2)")
+    _features(p)
+    p.add_argument(
+        "--step",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: paper's step-2 defaults (lr 5e-5, oversample to 1000)",
+    )
+    p.add_argument("--pretrained", help="pretraining checkpoint (omit: train from scratch)")
+    p.add_argument("--init", help="step-1 checkpoint to start each fold from (step 2)")
+    p.add_argument("--pseudo", help="pseudo-label CSV (name,discrete) added to training folds")
+    _cv_outputs(p)
+    _params(p, FinetuneParams)
+    p.set_defaults(func=_finetune)
+
+    p = tsub.add_parser("pseudo", help="pseudo labels where MR-CCL and baseline agree")
+    p.add_argument("--mrccl", required=True, help="MR-CCL predictions CSV (step 1)")
+    p.add_argument("--baseline", required=True, help="baseline predictions CSV")
+    p.add_argument("--truth", help="optional name,discrete CSV of true pool labels (audit)")
+    p.add_argument("--out", required=True, help="pseudo-label CSV")
+    p.add_argument("--out-audit", required=True, help="audit JSON")
+    p.add_argument("--out-sweep", help="threshold sweep as CSV")
+    _params(p, PseudoParams)
+    p.set_defaults(func=_pseudo)
+
+    p = tsub.add_parser("vote", help="weighted soft voting, metrics and submission.csv")
+    p.add_argument("--predictions", required=True, help="predictions CSV of finetune")
+    p.add_argument("--out-predictions", required=True)
+    p.add_argument("--out-metrics", required=True)
+    p.add_argument("--out-submission", required=True, help="name,discrete for the pool clips")
+    _params(p, VoteParams)
+    p.set_defaults(func=_vote)
+
+    p = tsub.add_parser("ablations", help="Table 1: rows of CV WAF / test WAF")
+    p.add_argument(
+        "--row",
+        action="append",
+        required=True,
+        metavar="LABEL=METRICS_JSON",
+        help="one table row, in order (repeat)",
+    )
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+    p.add_argument("--out-json", required=True)
+    p.set_defaults(func=_ablations)
+
+
+def _load(args):
+    from .data import load_dataset
+
+    return load_dataset(args.acoustic, args.visual, args.text, args.manifest)
+
+
+def _pretrain(args) -> None:
+    from .pipeline import run_pretrain
+
+    p = parse_params(PretrainParams, args.params)
+    ck, metrics = run_pretrain(_load(args), p)
+    io.save_checkpoint(ck, args.out_checkpoint)
+    io.write_json(metrics, args.out_metrics)
+
+
+def _write_cv(args, ck, df, metrics) -> None:
+    io.save_checkpoint(ck, args.out_checkpoint)
+    io.write_csv(df, args.out_predictions)
+    io.write_json(metrics, args.out_metrics)
+
+
+def _baseline(args) -> None:
+    from .pipeline import run_baseline
+
+    p = parse_params(BaselineParams, args.params)
+    _write_cv(args, *run_baseline(_load(args), p))
+
+
+def _finetune(args) -> None:
+    from .pipeline import run_finetune
+
+    base = step2_defaults() if args.step == 2 else {"step": 1}
+    given = json.loads(args.params) if args.params.strip() else {}
+    if isinstance(given, dict) and "step" in given and given["step"] != args.step:
+        raise InputError(f"--params step={given['step']} contradicts --step {args.step}")
+    p = parse_params(FinetuneParams, args.params, base=base)
+    if args.init and args.step != 2:
+        raise InputError("--init is for step 2 (start each fold from the step-1 fold model)")
+    pretrained = io.load_checkpoint(args.pretrained, "mrccl-pretrain") if args.pretrained else None
+    init = io.load_checkpoint(args.init, "mrccl") if args.init else None
+    pseudo = None
+    if args.pseudo:
+        pseudo = read_csv_table(args.pseudo, ["name", "discrete"], "pseudo-label CSV")
+    _write_cv(args, *run_finetune(_load(args), p, pretrained, init, pseudo))
+
+
+def _pseudo(args) -> None:
+    from .pipeline import run_pseudo
+
+    p = parse_params(PseudoParams, args.params)
+    truth = read_csv_table(args.truth, ["name", "discrete"], "truth CSV") if args.truth else None
+    out, report = run_pseudo(
+        io.read_predictions(args.mrccl), io.read_predictions(args.baseline), p, truth
+    )
+    io.write_csv(out, args.out)
+    io.write_json(report, args.out_audit)
+    if args.out_sweep:
+        rows = [
+            {
+                "threshold": s["threshold"],
+                "count": s["count"],
+                "precision": s.get("precision"),
+                **{f"n_{c}": s["per_class"][c] for c in CLASSES},
+            }
+            for s in report["sweep"]
+        ]
+        io.write_csv(pd.DataFrame(rows), args.out_sweep)
+
+
+def _vote(args) -> None:
+    p = parse_params(VoteParams, args.params)
+    df = io.revote(io.read_predictions(args.predictions), p.weights)
+    io.write_csv(df, args.out_predictions)
+    io.write_json({"weights": p.weights, **io.evaluate(df)}, args.out_metrics)
+    io.write_csv(io.submission(df), args.out_submission)
+
+
+def ablation_table(rows: list[tuple[str, dict]]) -> pd.DataFrame:
+    """Table 1 layout: one row per method, CV WAF and test WAF (when test labels exist)."""
+    out = []
+    for label, m in rows:
+        cv, test = m.get("cv"), m.get("test")
+        out.append(
+            {
+                "method": label,
+                "cv_waf": None if cv is None else round(100 * cv["waf"], 2),
+                "test_waf": None if test is None else round(100 * test["waf"], 2),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    def cell(v):
+        return "–" if v is None or pd.isna(v) else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    lines = ["| Method | CV WAF (%) | Test WAF (%) |", "|---|---:|---:|"]
+    for r in df.itertuples(index=False):
+        lines.append(f"| {r.method} | {cell(r.cv_waf)} | {cell(r.test_waf)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _ablations(args) -> None:
+    from pathlib import Path
+
+    from ..atomic import atomic_path
+
+    rows = []
+    for spec in args.row:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            raise InputError(f"--row {spec!r}: expected LABEL=METRICS_JSON")
+        try:
+            rows.append((label, json.loads(Path(path).read_text("utf-8"))))
+        except FileNotFoundError:
+            raise InputError(f"--row {label}: metrics file {path} not found") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"--row {label}: {path} is not JSON ({e})") from None
+    df = ablation_table(rows)
+    io.write_csv(df, args.out_csv)
+    with atomic_path(args.out_md) as tmp:
+        Path(tmp).write_text(markdown_table(df), "utf-8")
+    io.write_json(df.to_dict(orient="records"), args.out_json)

@@ -1,0 +1,59 @@
+"""Seeded stratified folds and per-fold training sets (oversampling, pseudo labels)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from .oversample import oversample
+
+
+@dataclass(frozen=True)
+class Fold:
+    k: int
+    train: np.ndarray  # row indices into the dataset (may repeat: oversampled)
+    train_labels: np.ndarray
+    val: np.ndarray  # labeled rows only, never repeated
+
+
+def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Validation row positions (into `labels`) of each fold; same seed, same folds."""
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [val for _, val in skf.split(np.zeros(len(labels)), labels)]
+
+
+def make_folds(
+    labeled: np.ndarray,
+    labels: np.ndarray,
+    n_folds: int,
+    seed: int,
+    targets: dict[int, int] | None = None,
+    pseudo: np.ndarray | None = None,
+    pseudo_labels: np.ndarray | None = None,
+) -> list[Fold]:
+    """Folds over the labeled rows `labeled` (dataset indices) with their `labels`.
+
+    Each training set is the other folds' labeled rows plus the pseudo-labeled rows (which are
+    never labeled clips, so never in a validation fold), then oversampled to `targets`.
+    """
+    labeled, labels = np.asarray(labeled), np.asarray(labels)
+    if pseudo is not None and len(np.intersect1d(pseudo, labeled)):
+        raise ValueError("pseudo-labeled rows overlap the labeled set")
+    out = []
+    for k, val_pos in enumerate(stratified_folds(labels, n_folds, seed)):
+        mask = np.ones(len(labeled), bool)
+        mask[val_pos] = False
+        tr, tr_y = labeled[mask], labels[mask]
+        if pseudo is not None and len(pseudo):
+            tr = np.concatenate([tr, pseudo])
+            tr_y = np.concatenate([tr_y, pseudo_labels])
+        rng = np.random.default_rng([seed, k, 1])
+        if targets:
+            label_of = dict(zip(tr.tolist(), tr_y.tolist(), strict=True))
+            tr = oversample(tr, tr_y, targets, rng)
+            tr_y = np.array([label_of[i] for i in tr.tolist()], dtype=labels.dtype)
+        else:
+            perm = rng.permutation(len(tr))
+            tr, tr_y = tr[perm], tr_y[perm]
+        out.append(Fold(k, tr, tr_y, labeled[val_pos]))
+    return out

@@ -1,0 +1,147 @@
+"""The I/O edge: predictions CSVs, metrics, checkpoints (all written atomically)."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..atomic import atomic_path, write_csv_atomic
+from ..classes import CLASS_INDEX, CLASSES
+from ..errors import InputError
+from ..manifest import read_csv_table
+from .metrics import report
+from .vote import soft_vote
+
+VOTE = "vote"
+
+
+def prob_cols(clf: str) -> list[str]:
+    return [f"prob_{clf}_{c}" for c in CLASSES]
+
+
+def predictions_frame(
+    names,
+    split,
+    labels: np.ndarray,
+    fold: np.ndarray,
+    probs: dict[str, np.ndarray],
+    weights: dict[str, float],
+) -> pd.DataFrame:
+    """name, split, label ('' unknown), fold (-1: pool row, fold-averaged), pred, and
+    prob_<clf>_<class> per classifier plus prob_vote_<class>."""
+    voted = soft_vote(probs, weights)
+    df = pd.DataFrame(
+        {
+            "name": list(names),
+            "split": list(split),
+            "label": [CLASSES[i] if i >= 0 else "" for i in labels],
+            "fold": fold.astype(int),
+            "pred": [CLASSES[i] for i in voted.argmax(1)],
+        }
+    )
+    blocks = [pd.DataFrame(v, columns=prob_cols(k)) for k, v in probs.items()]
+    blocks.append(pd.DataFrame(voted, columns=prob_cols(VOTE)))
+    return pd.concat([df, *blocks], axis=1)
+
+
+def classifiers_of(df: pd.DataFrame) -> list[str]:
+    out = []
+    for col in df.columns:
+        if col.startswith("prob_") and col.endswith(f"_{CLASSES[0]}"):
+            clf = col[len("prob_") : -len(CLASSES[0]) - 1]
+            if clf != VOTE:
+                out.append(clf)
+    return out
+
+
+def probs_of(df: pd.DataFrame, clf: str) -> np.ndarray:
+    return df[prob_cols(clf)].to_numpy(dtype=np.float64)
+
+
+def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
+    df = read_csv_table(path, ["name", "split", "label", "fold", "pred"], "predictions CSV")
+    for clf in [*classifiers_of(df), VOTE]:
+        missing = [c for c in prob_cols(clf) if c not in df.columns]
+        if missing:
+            raise InputError(f"predictions CSV {path}: missing column(s) {missing}")
+        df[prob_cols(clf)] = df[prob_cols(clf)].astype(np.float64)
+    df["fold"] = df["fold"].astype(int)
+    return df
+
+
+def revote(df: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """Recompute prob_vote_* and pred with other weights."""
+    have = classifiers_of(df)
+    missing = [k for k in weights if k not in have]
+    if missing:
+        raise InputError(f"vote weights name classifier(s) {missing}; predictions hold {have}")
+    voted = soft_vote({k: probs_of(df, k) for k in weights}, weights)
+    df = df.copy()
+    df[prob_cols(VOTE)] = voted
+    df["pred"] = [CLASSES[i] for i in voted.argmax(1)]
+    return df
+
+
+def evaluate(df: pd.DataFrame) -> dict:
+    """CV metrics on the out-of-fold rows (split train) and test metrics where test labels
+    exist, for the voted output and each classifier."""
+    out = {}
+    for part, mask in (
+        ("cv", (df["split"] == "train") & (df["fold"] >= 0)),
+        ("test", (df["split"] == "test") & (df["label"] != "")),
+    ):
+        sub = df[mask]
+        if not len(sub):
+            out[part] = None
+            continue
+        y = sub["label"].map(CLASS_INDEX).to_numpy()
+        out[part] = report(y, probs_of(sub, VOTE).argmax(1))
+        out[part]["per_classifier_waf"] = {
+            clf: report(y, probs_of(sub, clf).argmax(1))["waf"] for clf in classifiers_of(df)
+        }
+        if part == "cv":
+            out[part]["fold_waf"] = {
+                int(k): report(g["label"].map(CLASS_INDEX).to_numpy(), probs_of(g, VOTE).argmax(1))[
+                    "waf"
+                ]
+                for k, g in sub.groupby("fold")
+            }
+    return out
+
+
+def submission(df: pd.DataFrame) -> pd.DataFrame:
+    """name,discrete for every clip outside the labeled training set."""
+    sub = df[df["split"] != "train"]
+    return pd.DataFrame({"name": sub["name"].to_numpy(), "discrete": sub["pred"].to_numpy()})
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    write_csv_atomic(df, path)
+
+
+def save_checkpoint(obj: dict, path: str | os.PathLike) -> None:
+    """State dicts plus plain metadata, loadable with torch.load(weights_only=True)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"checkpoint {path}: not found")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad input file
+        raise InputError(f"checkpoint {path}: cannot load ({e})") from None
+    if not isinstance(ck, dict) or ck.get("kind") != kind:
+        got = ck.get("kind") if isinstance(ck, dict) else type(ck).__name__
+        raise InputError(f"checkpoint {path}: holds {got!r}, expected {kind!r}")
+    return ck

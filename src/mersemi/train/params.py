@@ -1,0 +1,199 @@
+"""Hyperparameters of every training step, as dataclasses with the paper's defaults.
+
+Each CLI step takes `--params JSON` (a JSON object). Unknown keys and values of the wrong type
+are an `InputError` that names them.
+"""
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+
+from ..classes import CLASSES
+from ..errors import InputError
+
+# Minority classes duplicated by oversampling (the paper: sad, worried, surprise).
+MINORITY = ("sad", "worried", "surprise")
+
+
+@dataclass
+class Common:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads; 0 = min(2, cpu count)
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    batch_size: int = 512
+    eval_batch_size: int = 2048
+    progress: bool = True  # tqdm bars
+
+
+@dataclass
+class ModelParams:
+    hidden: int = 128  # hidden size of the specific/invariant embeddings
+    d_model: int = 128  # width inside the Transformer specificity encoders
+    layers: int = 1  # Transformer encoder layers per modality
+    heads: int = 4
+    dropout: float = 0.1
+    fusion_invariant: bool = False  # F also sees the mean invariant embedding
+    temperature_init: float = 0.1  # learnable InfoNCE temperature (one per loss)
+
+
+@dataclass
+class NEEParams:
+    nee: bool = True  # noise embedding enhancement + IMCL-NE
+    nee_steps: int = 100  # T
+    beta_start: float = 0.001
+    beta_end: float = 0.1
+
+
+@dataclass
+class PretrainParams(Common, ModelParams, NEEParams):
+    epochs: int = 10
+    lr: float = 1e-4
+    weight_ne: float = 1.0
+    weight_ae: float = 1.0
+    include_labeled: bool = True  # pretraining uses labeled clips too (without labels)
+    include_test: bool = True  # ... and the test split (MER2024 hid it in the unlabeled pool)
+
+
+@dataclass
+class CVParams(Common):
+    folds: int = 5
+    epochs: int = 20  # at most; early stopping on validation WAF
+    patience: int = 5
+    lr: float = 1e-4
+    oversample: bool = True
+    oversample_classes: list = field(default_factory=lambda: list(MINORITY))
+    oversample_target: int = 850
+
+
+@dataclass
+class FinetuneParams(CVParams, ModelParams, NEEParams):
+    step: int = 1
+    contrastive_weight: float = 0.1  # weight of (IMCL-NE + IMCL-AE)/2 beside the CE term
+    pretrained: bool = True  # initialise from the pretraining checkpoint when given
+    init_from_step1: bool = True  # step 2 starts each fold from the step-1 fold model
+    weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
+
+
+def step2_defaults() -> dict:
+    """Overrides the paper makes for step 2."""
+    return {"step": 2, "lr": 5e-5, "oversample_target": 1000}
+
+
+@dataclass
+class BaselineParams(CVParams):
+    hidden: int = 128
+    dropout: float = 0.5
+    lr: float = 1e-3
+    batch_size: int = 128
+    oversample: bool = False  # the MER2024 baseline does not oversample
+
+
+@dataclass
+class PseudoParams:
+    thresholds: dict = field(
+        default_factory=lambda: {
+            "neutral": 0.99,
+            "angry": 0.99,
+            "happy": 0.99,
+            "sad": 0.99,
+            "worried": 0.85,
+            "surprise": 0.85,
+        }
+    )
+    # Whose confidence must pass the threshold: both models, only MR-CCL, or their mean.
+    confidence: str = "both"  # both | mrccl | mean
+    include_test: bool = True  # may clips of the test split be pseudo-labeled?
+    sweep: list = field(
+        default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995]
+    )
+
+
+@dataclass
+class VoteParams:
+    weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
+
+
+def _type_ok(value, tp) -> bool:
+    origin = typing.get_origin(tp) or tp
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(origin, type):
+        return isinstance(value, origin)
+    if isinstance(tp, types.UnionType):
+        return any(_type_ok(value, t) for t in tp.__args__)
+    return True
+
+
+def parse_params(cls, text: str | dict | None, base: dict | None = None):
+    """Build `cls` from a JSON object string (or dict); `base` overrides defaults first."""
+    if text is None or text == "":
+        given = {}
+    elif isinstance(text, dict):
+        given = dict(text)
+    else:
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"--params: not valid JSON ({e})") from None
+        if not isinstance(given, dict):
+            raise InputError(f"--params: expected a JSON object, got {type(given).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(given) - fields.keys())
+    if unknown:
+        raise InputError(
+            f"--params: unknown key(s) {unknown} for {cls.__name__}; known: {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {**(base or {}), **given}
+    for k, v in given.items():
+        if not _type_ok(v, hints[k]):
+            raise InputError(
+                f"--params: {k}={v!r} should be of type {getattr(hints[k], '__name__', hints[k])}"
+            )
+    params = cls(**values)
+    _validate(params)
+    return params
+
+
+def _validate(p) -> None:
+    def bad(msg):
+        raise InputError(f"--params: {msg}")
+
+    if hasattr(p, "device") and p.device not in ("auto", "cpu", "cuda"):
+        bad(f"device must be auto, cpu or cuda, got {p.device!r}")
+    for name in ("epochs", "batch_size", "folds", "hidden", "d_model", "heads", "nee_steps"):
+        if hasattr(p, name) and getattr(p, name) < 1:
+            bad(f"{name} must be at least 1, got {getattr(p, name)}")
+    if hasattr(p, "folds") and p.folds < 2:
+        bad(f"folds must be at least 2, got {p.folds}")
+    if hasattr(p, "d_model") and p.d_model % p.heads:
+        bad(f"d_model ({p.d_model}) must be divisible by heads ({p.heads})")
+    if hasattr(p, "oversample_classes"):
+        unknown = [c for c in p.oversample_classes if c not in CLASSES]
+        if unknown:
+            bad(f"oversample_classes: unknown class(es) {unknown}")
+    if hasattr(p, "step") and p.step not in (1, 2):
+        bad(f"step must be 1 or 2, got {p.step}")
+    if hasattr(p, "weights"):
+        unknown = sorted(set(p.weights) - {"A", "V", "T", "F"})
+        if unknown or not p.weights:
+            bad(f"weights: keys must be among A, V, T, F, got {sorted(p.weights)}")
+        if any(not isinstance(w, int | float) or w < 0 for w in p.weights.values()):
+            bad("weights must be non-negative numbers")
+        if sum(p.weights.values()) <= 0:
+            bad("weights must not all be zero")
+    if hasattr(p, "thresholds"):
+        unknown = sorted(set(p.thresholds) - set(CLASSES))
+        if unknown:
+            bad(f"thresholds: unknown class(es) {unknown}")
+        defaults = PseudoParams().thresholds
+        p.thresholds = {c: float(p.thresholds.get(c, defaults[c])) for c in CLASSES}
+    if hasattr(p, "confidence") and p.confidence not in ("both", "mrccl", "mean"):
+        bad(f"confidence must be both, mrccl or mean, got {p.confidence!r}")
+    if hasattr(p, "beta_start") and not 0 < p.beta_start <= p.beta_end < 1:
+        bad("need 0 < beta_start <= beta_end < 1")

@@ -1,0 +1,204 @@
+"""Whole steps on an in-memory Dataset: pretrain, baseline CV, fine-tune CV, pseudo labels.
+
+The CLI and the benchmark both call these; they return results, the CLI writes them.
+"""
+
+import json
+import logging
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from ..classes import CLASS_INDEX, CLASSES
+from ..errors import InputError
+from .data import Dataset
+from .engine import make_model, pretrain, run_cv
+from .folds import make_folds
+from .io import evaluate, predictions_frame, probs_of
+from .runtime import seed_all, setup
+from .selftrain import audit, select_pseudo
+
+log = logging.getLogger(__name__)
+
+ARCH_KEYS = ("hidden", "d_model", "layers", "heads", "fusion_invariant")
+
+
+def _arch(p) -> dict:
+    return {k: getattr(p, k) for k in ARCH_KEYS}
+
+
+def run_pretrain(ds: Dataset, p) -> tuple[dict, dict]:
+    """Contrastive pretraining on the pool (+ labeled clips). Returns (checkpoint, metrics)."""
+    device = setup(p)
+    rows = ds.pool(include_test=p.include_test)
+    if p.include_labeled:
+        rows = np.concatenate([ds.labeled(), rows])
+    if len(rows) < 2:
+        raise InputError("pretraining needs at least 2 clips")
+    seed_all(p.seed)
+    model = make_model("mrccl", ds.dims, p).to(device)
+    from .engine import Features
+
+    stats = pretrain(model, Features(ds.features, device), rows, p, device)
+    ck = {
+        "kind": "mrccl-pretrain",
+        "arch": _arch(p),
+        "dims": ds.dims,
+        "params": json.dumps(asdict(p)),
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    log.info("pretrain: %d clips, %.1f clips/s", stats["clips"], stats["clips_per_s"])
+    return ck, {"params": asdict(p), "device": str(device), **stats}
+
+
+def _targets(p) -> dict[int, int] | None:
+    if not p.oversample:
+        return None
+    return {CLASS_INDEX[c]: p.oversample_target for c in p.oversample_classes}
+
+
+def _pseudo_rows(ds: Dataset, pseudo: pd.DataFrame | None):
+    if pseudo is None or not len(pseudo):
+        return None, None
+    rows = ds.rows(list(pseudo["name"]))
+    bad = ds.split[rows] == "train"
+    if bad.any():
+        raise InputError(
+            f"pseudo labels name {int(bad.sum())} labeled training clip(s), e.g. "
+            f"{list(pseudo['name'][bad][:5])}"
+        )
+    unknown = sorted(set(pseudo["discrete"]) - set(CLASSES))
+    if unknown:
+        raise InputError(f"pseudo labels: unknown class(es) {unknown}")
+    return rows, pseudo["discrete"].map(CLASS_INDEX).to_numpy(np.int64)
+
+
+def _cv_outputs(kind, ds, p, res, weights, device, extra) -> tuple[dict, pd.DataFrame, dict]:
+    labeled, pool = ds.labeled(), ds.pool(include_test=True)
+    rows = np.concatenate([labeled, pool])
+    probs = {
+        k: np.concatenate([res.oof[k], res.pool[k]]) if len(pool) else res.oof[k] for k in res.oof
+    }
+    fold = np.concatenate([res.oof_fold, np.full(len(pool), -1)])
+    df = predictions_frame(ds.names[rows], ds.split[rows], ds.labels[rows], fold, probs, weights)
+    metrics = {
+        "kind": kind,
+        "params": asdict(p),
+        "device": str(device),
+        **extra,
+        **evaluate(df),
+        "folds": res.folds,
+    }
+    ck = {
+        "kind": kind,
+        "arch": _arch(p) if kind == "mrccl" else {"hidden": p.hidden},
+        "dims": ds.dims,
+        "params": json.dumps(asdict(p)),
+        "seed": p.seed,
+        "n_folds": p.folds,
+        "folds": res.states,
+    }
+    cv = metrics["cv"]["waf"]
+    log.info(
+        "%s: CV WAF %.4f%s",
+        kind,
+        cv,
+        f", test WAF {metrics['test']['waf']:.4f}" if metrics.get("test") else "",
+    )
+    return ck, df, metrics
+
+
+def run_baseline(ds: Dataset, p) -> tuple[dict, pd.DataFrame, dict]:
+    device = setup(p)
+    labeled = ds.labeled()
+    folds = make_folds(labeled, ds.labels[labeled], p.folds, p.seed, _targets(p))
+    res = run_cv("baseline", ds, folds, p, device, {"B": 1.0})
+    return _cv_outputs("baseline", ds, p, res, {"B": 1.0}, device, {})
+
+
+def run_finetune(
+    ds: Dataset,
+    p,
+    pretrained: dict | None = None,
+    init: dict | None = None,
+    pseudo: pd.DataFrame | None = None,
+) -> tuple[dict, pd.DataFrame, dict]:
+    """Fine-tune MR-CCL with k-fold CV (step 1, or step 2 with pseudo labels)."""
+    device = setup(p)
+    labeled = ds.labeled()
+    prow, plab = _pseudo_rows(ds, pseudo)
+    folds = make_folds(labeled, ds.labels[labeled], p.folds, p.seed, _targets(p), prow, plab)
+    pre_state, init_states = None, None
+    if init is not None and p.init_from_step1:
+        _check_arch(init, p, ds, "--init")
+        if init["seed"] != p.seed or init["n_folds"] != p.folds:
+            raise InputError(
+                f"--init checkpoint was trained with seed {init['seed']} and {init['n_folds']} "
+                f"folds; this step has seed {p.seed} and {p.folds} folds (the folds must match)"
+            )
+        init_states = init["folds"]
+    elif pretrained is not None and p.pretrained:
+        _check_arch(pretrained, p, ds, "--pretrained")
+        pre_state = pretrained["state"]
+    extra = {
+        "step": p.step,
+        "initialised_from": "step1" if init_states else ("pretrain" if pre_state else "scratch"),
+        "pseudo_labels": 0 if prow is None else int(len(prow)),
+    }
+    log.info(
+        "finetune step %d from %s, %d pseudo label(s)",
+        p.step,
+        extra["initialised_from"],
+        extra["pseudo_labels"],
+    )
+    res = run_cv("mrccl", ds, folds, p, device, p.weights, init_states, pre_state)
+    return _cv_outputs("mrccl", ds, p, res, p.weights, device, extra)
+
+
+def _check_arch(ck: dict, p, ds: Dataset, flag: str) -> None:
+    if ck["arch"] != _arch(p) or ck["dims"] != ds.dims:
+        raise InputError(
+            f"{flag} checkpoint has architecture {ck['arch']} and dims {ck['dims']}; this step "
+            f"has {_arch(p)} and dims {ds.dims}"
+        )
+
+
+def run_pseudo(
+    mrccl: pd.DataFrame, base: pd.DataFrame, p, truth: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """Pseudo labels from two predictions frames (fold-averaged pool rows)."""
+    splits = ("unlabeled", "test") if p.include_test else ("unlabeled",)
+    m = mrccl[mrccl["split"].isin(splits)].set_index("name")
+    b = base[base["split"].isin(splits)].set_index("name")
+    if set(m.index) != set(b.index):
+        diff = sorted(set(m.index) ^ set(b.index))
+        raise InputError(
+            f"the two predictions files cover different pool clips ({len(diff)} differ, e.g. "
+            f"{diff[:5]})"
+        )
+    b = b.loc[m.index]
+    pm, pb = probs_of(m, "vote"), probs_of(b, "vote")
+    thr = np.array([p.thresholds[c] for c in CLASSES])
+    keep, pred = select_pseudo(pm, pb, thr, p.confidence)
+    y_true = None
+    if truth is not None:
+        t = truth.set_index("name")["discrete"].reindex(m.index)
+        y_true = t.map(CLASS_INDEX).fillna(-1).astype(int).to_numpy()
+    report = audit(pm, pb, thr, p.confidence, p.sweep, y_true)
+    report["include_test"] = p.include_test
+    out = pd.DataFrame(
+        {
+            "name": m.index[keep],
+            "discrete": [CLASSES[i] for i in pred[keep]],
+            "confidence_mrccl": pm.max(1)[keep],
+            "confidence_baseline": pb.max(1)[keep],
+        }
+    )
+    log.info(
+        "pseudo labels: %d of %d pool clips (agreement %.3f)",
+        len(out),
+        len(m),
+        report["agreement_rate"],
+    )
+    return out, report
