@@ -13,8 +13,12 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/faces.smk"
+include: "workflow/rules/audio.smk"
+include: "workflow/rules/asr.smk"
+include: "workflow/rules/features.smk"
 
 
 rule all:
     input:
-        MANIFEST,
+        expand(FEATURES / "{modality}.h5", modality=("visual", "acoustic", "text")),

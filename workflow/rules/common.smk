@@ -1,26 +1,14 @@
 # Shared paths and helpers. Nothing here reads the manifest: cluster jobs re-parse this file.
-import hashlib
 import json
 from pathlib import Path
 
-import mersemi
+from mersemi.codedigest import code_digest
 
 RESULTS = Path(config["results"])
 DATA = config["data"]
 SHARDS = [f"{i:04d}" for i in range(config["shards"])]
 MANIFEST = RESULTS / "manifest.csv"
 SHARD_CSV = RESULTS / "shards" / "shard-{shard}.csv"
-SRC = Path(mersemi.__file__).parent
-
-
-def code_digest(*modules):
-    """Digest of the mersemi source files a rule runs, passed as a param so that editing a
-    stage's module reruns that stage (Snakemake's code trigger does not see imports)."""
-    h = hashlib.sha256()
-    for m in sorted(modules):
-        h.update(m.encode())
-        h.update((SRC / m).read_bytes())
-    return h.hexdigest()[:16]
 
 
 def as_json(section):
@@ -41,3 +29,22 @@ MANIFEST_INPUTS = {
     "unlabeled": DATA["unlabeled_dir"],
     "labels": DATA["label_csv"],
 } | {key: DATA[key] for key in OPTIONAL_INPUTS if DATA[key]}
+
+EXTRACT = config["extract"]
+MODELS = config["models"]
+TINY_MODELS = Path(MODELS["tiny_dir"]) / "models.json"
+FEATURES = RESULTS / "features"
+# Model paths per stage (params keys), tracked as inputs so a missing one fails early.
+MODEL_KEYS = ("checkpoint", "model_config", "model_dir")
+
+
+def model_inputs(stage):
+    """The files a stage's model is read from: the tiny-model index when the workflow writes
+    the tiny models itself, else the configured paths."""
+    if MODELS["tiny"]:
+        return [TINY_MODELS]
+    return [EXTRACT[stage][k] for k in MODEL_KEYS if EXTRACT[stage].get(k)]
+
+
+def stage_params(stage, **extra):
+    return as_json(EXTRACT[stage] | extra)

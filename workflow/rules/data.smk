@@ -15,7 +15,7 @@ if DATA["demo"]:
         params:
             out=Path(DATA["label_csv"]).parent,
             seed=DATA["demo_seed"],
-            code=code_digest("demo.py"),
+            code=code_digest("mersemi.demo"),
         shell:
             "mersemi demo --out {params.out} --seed {params.seed} 2> {log}"
 
@@ -36,9 +36,23 @@ rule manifest:
         ),
         cols=DATA["columns"],
         n=config["shards"],
-        code=code_digest("manifest.py"),
+        code=code_digest("mersemi.commands"),
     shell:
         "mersemi manifest --labeled-dir {input.labeled} --label-csv {input.labels}"
         " --unlabeled-dir {input.unlabeled} {params.optional} --name-col {params.cols[name]}"
         " --label-col {params.cols[label]} --text-col {params.cols[text]} --shards {params.n}"
         " --out {output.manifest} --shard-dir {RESULTS}/shards 2> {log}"
+
+
+if MODELS["tiny"]:
+
+    rule tiny_models:
+        output:
+            TINY_MODELS,
+        log:
+            "logs/tiny_models.log",
+        params:
+            out=MODELS["tiny_dir"],
+            code=code_digest("mersemi.tiny.cli"),
+        shell:
+            "mersemi models tiny --out {params.out} 2> {log}"

@@ -1,0 +1,23 @@
+# Audio: 16 kHz mono wav per clip, plus the shard's index CSV (written last).
+
+
+rule audio:
+    input:
+        shard=SHARD_CSV,
+    output:
+        index=RESULTS / "audio" / "shard-{shard}.csv",
+        wavs=directory(RESULTS / "audio" / "shard-{shard}"),
+    log:
+        "logs/audio/shard-{shard}.log",
+    benchmark:
+        "benchmarks/runs/audio/shard-{shard}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        p=stage_params("audio"),
+        code=code_digest("mersemi.extract.audio"),
+    shell:
+        "mersemi extract audio --shard {input.shard} --out {output.index} --params {params.p:q}"
+        " 2> {log}"
