@@ -15,6 +15,7 @@ from .errors import InputError
 COMMANDS = [
     "mersemi.commands",
     "mersemi.train.cli",
+    "mersemi.demo",
     "mersemi.extract.cli",
     "mersemi.tiny.cli",
 ]
