@@ -17,8 +17,12 @@ include: "workflow/rules/faces.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/asr.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        expand(FEATURES / "{modality}.h5", modality=("visual", "acoustic", "text")),
+        RESULTS / "submission.csv",
+        rules.ablations.output,
+        rules.report.output,

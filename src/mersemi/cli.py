@@ -18,6 +18,7 @@ COMMANDS = [
     "mersemi.demo",
     "mersemi.extract.cli",
     "mersemi.tiny.cli",
+    "mersemi.report",
 ]
 
 

@@ -48,3 +48,10 @@ def model_inputs(stage):
 
 def stage_params(stage, **extra):
     return as_json(EXTRACT[stage] | extra)
+
+
+def labelled(flag, rows):
+    """`--flag 'LABEL=PATH'` for each row, quoted for the shell."""
+    return " ".join(
+        f"{flag} {label + '=' + str(path)!r}" for label, path in rows.items()
+    )
