@@ -21,7 +21,7 @@ MINORITY = ("sad", "worried", "surprise")
 class Common:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # torch CPU threads; 0 = min(2, cpu count)
+    threads: int = 1  # torch CPU threads (1: robust on shared, oversubscribed machines)
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     batch_size: int = 512
     eval_batch_size: int = 2048

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def setup(params) -> torch.device:
     """Seed everything, set CPU threads and pick the device (auto: CUDA when available)."""
-    threads = params.threads or min(2, os.cpu_count() or 1)
+    threads = params.threads if params.threads > 0 else (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     seed_all(params.seed)
     if params.device == "cuda" and not torch.cuda.is_available():
