@@ -109,8 +109,8 @@ def pretrain(model: MRCCL, feats: Features, rows: np.ndarray, p, device) -> dict
             "epoch": epoch + 1,
             "imcl_ne": tot["ne"] / max(tot["n"], 1),
             "imcl_ae": tot["ae"] / max(tot["n"], 1),
-            "tau_ne": float(model.tau_ne()),
-            "tau_ae": float(model.tau_ae()),
+            "tau_ne": model.tau_ne().item(),
+            "tau_ae": model.tau_ae().item(),
         }
         history.append(row)
         bar.set_postfix(ne=f"{row['imcl_ne']:.3f}", ae=f"{row['imcl_ae']:.3f}")
@@ -165,7 +165,6 @@ def train_fold(
     gen = _generators(p.seed * 1000 + fold.k, device)
     abar = alpha_bar(p.nee_steps, p.beta_start, p.beta_end).to(device) if kind == "mrccl" else None
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
-    y_all = torch.as_tensor(labels, device=device)
     y_val = labels[fold.val]
     best = FoldResult(copy.deepcopy(model.state_dict()), 0, -1.0)
     bad = 0
@@ -207,7 +206,6 @@ def train_fold(
             bad += 1
             if bad >= p.patience:
                 break
-    del y_all
     log.info(
         "%s: best val WAF %.4f at epoch %d",
         desc or f"fold {fold.k}",

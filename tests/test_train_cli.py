@@ -1,0 +1,254 @@
+"""mersemi train ... end to end on a tiny feature store: files, formats, determinism."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mersemi.classes import CLASSES
+from mersemi.cli import main
+from mersemi.store import FeatureMeta, write_features
+from mersemi.train.data import load_dataset
+
+DIMS = {"acoustic": 12, "visual": 8, "text": 16}
+SMALL = {"hidden": 8, "d_model": 8, "heads": 2, "batch_size": 32, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    d = tmp_path_factory.mktemp("store")
+    rng = np.random.default_rng(0)
+    n_train, n_unl, n_test = 90, 40, 20
+    n = n_train + n_unl + n_test
+    y = np.concatenate([np.arange(n_train) % 6, rng.integers(0, 6, n_unl + n_test)])
+    split = ["train"] * n_train + ["unlabeled"] * n_unl + ["test"] * n_test
+    names = [f"c{i:03d}" for i in range(n)]
+    means = rng.standard_normal((6, 4)) * 2
+    for m, dim in DIMS.items():
+        a = rng.standard_normal((4, dim))
+        x = (means[y] + rng.standard_normal((n, 4))) @ a
+        valid = np.ones(n, bool)
+        if m == "visual":
+            valid[[0, 95]] = False  # one labeled, one unlabeled clip without a face
+            x[~valid] = 0
+        write_features(d / f"{m}.h5", FeatureMeta(m, "toy", "-", "-", dim), names, x, valid)
+    labels = [CLASSES[c] if s != "unlabeled" else "" for c, s in zip(y, split, strict=True)]
+    pd.DataFrame({"name": names, "path": "", "split": split, "label": labels, "shard": 0}).to_csv(
+        d / "manifest.csv", index=False
+    )
+    return d
+
+
+def _feat(d):
+    return [
+        "--acoustic",
+        str(d / "acoustic.h5"),
+        "--visual",
+        str(d / "visual.h5"),
+        "--text",
+        str(d / "text.h5"),
+        "--manifest",
+        str(d / "manifest.csv"),
+    ]
+
+
+def _run(*argv):
+    assert main([*map(str, argv)]) == 0
+
+
+def test_dataset_zeroes_invalid_rows(store):
+    ds = load_dataset(*[store / f"{m}.h5" for m in DIMS], store / "manifest.csv")
+    i = ds.rows(["c000"])[0]
+    assert not ds.valid["visual"][i] and np.all(ds.features["visual"][i] == 0)
+    assert len(ds.labeled()) == 90 and len(ds.pool()) == 60 and len(ds.test_labeled()) == 20
+
+
+def test_full_chain(store, tmp_path):
+    o = tmp_path
+    pre = json.dumps({**SMALL, "epochs": 2})
+    cvp = json.dumps({**SMALL, "epochs": 2, "folds": 3, "oversample_target": 20})
+    _run(
+        "train",
+        "pretrain",
+        *_feat(store),
+        "--out-checkpoint",
+        o / "pre.pt",
+        "--out-metrics",
+        o / "pre.json",
+        "--params",
+        pre,
+    )
+    assert json.loads((o / "pre.json").read_text())["clips_per_s"] > 0
+    _run(
+        "train",
+        "baseline",
+        *_feat(store),
+        "--out-checkpoint",
+        o / "b.pt",
+        "--out-predictions",
+        o / "b.csv",
+        "--out-metrics",
+        o / "b.json",
+        "--params",
+        json.dumps({"hidden": 8, "epochs": 2, "folds": 3, "progress": False}),
+    )
+    _run(
+        "train",
+        "finetune",
+        *_feat(store),
+        "--pretrained",
+        o / "pre.pt",
+        "--out-checkpoint",
+        o / "s1.pt",
+        "--out-predictions",
+        o / "s1.csv",
+        "--out-metrics",
+        o / "s1.json",
+        "--params",
+        cvp,
+    )
+    # Loose thresholds so that the tiny run yields pseudo labels.
+    _run(
+        "train",
+        "pseudo",
+        "--mrccl",
+        o / "s1.csv",
+        "--baseline",
+        o / "b.csv",
+        "--out",
+        o / "pseudo.csv",
+        "--out-audit",
+        o / "audit.json",
+        "--out-sweep",
+        o / "sw.csv",
+        "--params",
+        json.dumps({"thresholds": dict.fromkeys(CLASSES, 0.0), "include_test": False}),
+    )
+    pseudo = pd.read_csv(o / "pseudo.csv")
+    audit = json.loads((o / "audit.json").read_text())
+    assert audit["pool"] == 40 and len(pseudo) == audit["selected"]["count"] > 0
+    assert set(pseudo["name"]) <= {f"c{i:03d}" for i in range(90, 130)}  # unlabeled only
+    _run(
+        "train",
+        "finetune",
+        *_feat(store),
+        "--step",
+        "2",
+        "--init",
+        o / "s1.pt",
+        "--pseudo",
+        o / "pseudo.csv",
+        "--out-checkpoint",
+        o / "s2.pt",
+        "--out-predictions",
+        o / "s2.csv",
+        "--out-metrics",
+        o / "s2.json",
+        "--params",
+        cvp,
+    )
+    m2 = json.loads((o / "s2.json").read_text())
+    assert m2["params"]["lr"] == 5e-5 and m2["params"]["oversample_target"] == 20
+    assert m2["initialised_from"] == "step1" and m2["pseudo_labels"] == len(pseudo)
+    assert all(f["train_rows"] >= 60 + len(pseudo) for f in m2["folds"])
+
+    ck = torch.load(o / "s2.pt", weights_only=True)
+    assert ck["kind"] == "mrccl" and len(ck["folds"]) == 3
+    assert all(isinstance(v, torch.Tensor) for v in ck["folds"][0].values())
+
+    preds = pd.read_csv(o / "s2.csv", keep_default_na=False)
+    assert len(preds) == 150
+    for clf in ("A", "V", "T", "F", "vote"):
+        p = preds[[f"prob_{clf}_{c}" for c in CLASSES]].to_numpy()
+        assert np.allclose(p.sum(1), 1.0, atol=1e-5)
+    lab = preds[preds["split"] == "train"]
+    assert sorted(lab["fold"].unique()) == [0, 1, 2]  # every labeled clip predicted out of fold
+
+    _run(
+        "train",
+        "vote",
+        "--predictions",
+        o / "s2.csv",
+        "--out-predictions",
+        o / "v.csv",
+        "--out-metrics",
+        o / "v.json",
+        "--out-submission",
+        o / "submission.csv",
+        "--params",
+        json.dumps({"weights": {"F": 1.0}}),
+    )
+    sub = pd.read_csv(o / "submission.csv")
+    assert list(sub.columns) == ["name", "discrete"]
+    assert set(sub["name"]) == {f"c{i:03d}" for i in range(90, 150)}  # unlabeled + test
+    v = pd.read_csv(o / "v.csv", keep_default_na=False)
+    f_pred = v[[f"prob_F_{c}" for c in CLASSES]].to_numpy().argmax(1)
+    assert (v["pred"] == [CLASSES[i] for i in f_pred]).all()
+    vm = json.loads((o / "v.json").read_text())
+    assert vm["cv"]["waf"] == pytest.approx(vm["cv"]["per_classifier_waf"]["F"])
+    assert vm["test"]["n"] == 20
+
+    _run(
+        "train",
+        "ablations",
+        "--row",
+        f"Baseline={o / 'b.json'}",
+        "--row",
+        f"Full={o / 's2.json'}",
+        "--out-csv",
+        o / "t.csv",
+        "--out-md",
+        o / "t.md",
+        "--out-json",
+        o / "t.json",
+    )
+    table = pd.read_csv(o / "t.csv")
+    assert table["method"].tolist() == ["Baseline", "Full"]
+    assert table["cv_waf"].iloc[1] == pytest.approx(round(100 * m2["cv"]["waf"], 2))
+    assert "| Full |" in (o / "t.md").read_text()
+
+
+def test_finetune_is_deterministic_and_ablation_switches(store, tmp_path):
+    params = json.dumps({**SMALL, "epochs": 1, "folds": 2, "nee": False, "oversample": False})
+    outs = []
+    for k in range(2):
+        _run(
+            "train",
+            "finetune",
+            *_feat(store),
+            "--out-checkpoint",
+            tmp_path / f"{k}.pt",
+            "--out-predictions",
+            tmp_path / f"{k}.csv",
+            "--out-metrics",
+            tmp_path / f"{k}.json",
+            "--params",
+            params,
+        )
+        outs.append(pd.read_csv(tmp_path / f"{k}.csv"))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+    m = json.loads((tmp_path / "0.json").read_text())
+    assert m["initialised_from"] == "scratch"
+    assert all(f["train_rows"] == 45 for f in m["folds"])  # no oversampling
+
+
+def test_bad_params_and_inputs_are_one_line_errors(store, tmp_path, capsys):
+    argv = [
+        "train",
+        "finetune",
+        *_feat(store),
+        "--out-checkpoint",
+        str(tmp_path / "x.pt"),
+        "--out-predictions",
+        str(tmp_path / "x.csv"),
+        "--out-metrics",
+        str(tmp_path / "x.json"),
+    ]
+    assert main([*argv, "--params", '{"epoch": 3}']) == 2
+    assert "unknown key(s) ['epoch']" in capsys.readouterr().err
+    (tmp_path / "p.csv").write_text("name,discrete\nc001,happy\n")
+    assert main([*argv, "--pseudo", str(tmp_path / "p.csv"), "--params", '{"epochs": 1}']) == 2
+    assert "labeled training clip" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
