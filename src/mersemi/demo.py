@@ -252,18 +252,16 @@ def make_demo(out: str | os.PathLike, cfg: DemoConfig = DemoConfig(), jobs: int 
             f.result()
 
     by_split = {s: [c for c in clips if c.split == s] for s in ("train", "unlabeled", "test")}
-    rows = lambda cs: sorted((c.name, c.label) for c in cs)  # noqa: E731
-    write_csv_atomic(
-        pd.DataFrame(rows(by_split["train"]), columns=["name", "discrete"]), out / "labels.csv"
-    )
-    write_csv_atomic(
-        pd.DataFrame(rows(by_split["test"]), columns=["name", "discrete"]), out / "test_labels.csv"
-    )
-    texts = sorted((c.name, transcript(c.label, _clip_rngs(cfg.seed, c.index)[1])) for c in clips)
-    write_csv_atomic(pd.DataFrame(texts, columns=["name", "chinese"]), out / "transcripts.csv")
-    truth = sorted((c.name, c.split, c.label) for c in clips)
-    write_csv_atomic(
-        pd.DataFrame(truth, columns=["name", "split", "discrete"]), out / "demo_truth.csv"
+
+    def write(rows, columns: list[str], filename: str) -> None:
+        write_csv_atomic(pd.DataFrame(sorted(rows), columns=columns), out / filename)
+
+    write(((c.name, c.label) for c in by_split["train"]), ["name", "discrete"], "labels.csv")
+    write(((c.name, c.label) for c in by_split["test"]), ["name", "discrete"], "test_labels.csv")
+    texts = ((c.name, transcript(c.label, _clip_rngs(cfg.seed, c.index)[1])) for c in clips)
+    write(texts, ["name", "chinese"], "transcripts.csv")
+    write(
+        ((c.name, c.split, c.label) for c in clips), ["name", "split", "discrete"], "demo_truth.csv"
     )
     counts = {s: {k: sum(c.label == k for c in cs) for k in CLASSES} for s, cs in by_split.items()}
     info = {
