@@ -137,10 +137,9 @@ def _finetune(args) -> None:
     from .pipeline import run_finetune
 
     base = step2_defaults() if args.step == 2 else {"step": 1}
-    given = json.loads(args.params) if args.params.strip() else {}
-    if isinstance(given, dict) and "step" in given and given["step"] != args.step:
-        raise InputError(f"--params step={given['step']} contradicts --step {args.step}")
     p = parse_params(FinetuneParams, args.params, base=base)
+    if p.step != args.step:
+        raise InputError(f"--params step={p.step} contradicts --step {args.step}")
     if args.init and args.step != 2:
         raise InputError("--init is for step 2 (start each fold from the step-1 fold model)")
     pretrained = io.load_checkpoint(args.pretrained, "mrccl-pretrain") if args.pretrained else None
