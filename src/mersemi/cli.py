@@ -1,7 +1,7 @@
 """The `mersemi` command line. Every workflow rule is one call of a subcommand.
 
 Subcommands live beside the code they drive; each module in COMMANDS has
-`register(subparsers)` that adds its parser and sets `func(args) -> int | None`.
+`register(subparsers)` that adds its parser(s) and sets `func(args) -> int | None`.
 """
 
 import argparse
@@ -12,30 +12,37 @@ import sys
 from . import __version__
 from .errors import InputError
 
-COMMANDS = [
-    "mersemi.commands",
-    "mersemi.train.cli",
-    "mersemi.demo",
-    "mersemi.extract.cli",
-    "mersemi.tiny.cli",
-    "mersemi.report",
-]
+# Subcommand -> the module that registers it. Only the module of the command being run is
+# imported, so `mersemi extract audio` does not pay for importing torch or OpenCV.
+COMMANDS = {
+    "manifest": "mersemi.commands",
+    "synth": "mersemi.commands",
+    "store": "mersemi.commands",
+    "demo": "mersemi.demo",
+    "models": "mersemi.tiny.cli",
+    "extract": "mersemi.extract.cli",
+    "train": "mersemi.train.cli",
+    "report": "mersemi.report",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mersemi", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mersemi {__version__}")
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
+    command = next((a for a in argv or [] if not a.startswith("-")), None)
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    for module in dict.fromkeys(modules):
         importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -13,6 +13,8 @@ rule asr:
         "logs/asr/shard-{shard}.log",
     benchmark:
         "benchmarks/runs/asr/shard-{shard}.tsv"
+    conda:
+        "../../envs/models.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -26,5 +28,5 @@ rule asr:
         ),
         code=code_digest("mersemi.extract.asr"),
     shell:
-        "mersemi extract asr --shard {input.shard} --audio-index {input.audio}"
+        "python -m mersemi extract asr --shard {input.shard} --audio-index {input.audio}"
         " {params.provided} --out {output} --params {params.p:q} 2> {log}"

@@ -11,6 +11,8 @@ rule audio:
         "logs/audio/shard-{shard}.log",
     benchmark:
         "benchmarks/runs/audio/shard-{shard}.tsv"
+    conda:
+        "../../envs/media.yaml"
     threads: 2
     resources:
         mem_mb=2000,
@@ -19,5 +21,5 @@ rule audio:
         p=stage_params("audio"),
         code=code_digest("mersemi.extract.audio"),
     shell:
-        "mersemi extract audio --shard {input.shard} --out {output.index} --params {params.p:q}"
+        "python -m mersemi extract audio --shard {input.shard} --out {output.index} --params {params.p:q}"
         " 2> {log}"

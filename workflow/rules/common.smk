@@ -4,6 +4,13 @@ from pathlib import Path
 
 from mersemi.codedigest import code_digest
 
+# Rules run `python -m mersemi` from this checkout, also inside conda envs (envs/*.yaml hold
+# the dependencies only).
+# Doubled braces: Snakemake formats the prefix with the job's namespace.
+shell.prefix(
+    f"export PYTHONPATH={Path(workflow.basedir) / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
+
 RESULTS = Path(config["results"])
 DATA = config["data"]
 SHARDS = [f"{i:04d}" for i in range(config["shards"])]
@@ -52,6 +59,81 @@ def stage_params(stage, **extra):
 
 def labelled(flag, rows):
     """`--flag 'LABEL=PATH'` for each row, quoted for the shell."""
+    return " ".join(f"{flag} {f'{label}={path}'!r}" for label, path in rows.items())
+
+
+# ---- training (train.smk)
+
+TRAIN = config["train"]
+T = RESULTS / "train"
+FEATURE_FILES = {m: FEATURES / f"{m}.h5" for m in ("acoustic", "visual", "text")}
+TRAIN_CODE = code_digest("mersemi.train.cli")
+# Ablations (paper, Table 1): the params each variant overrides, and its pretraining.
+VARIANTS = {
+    "full": {},
+    "no_pretrain": {"pretrained": False},
+    "no_nee": {"nee": False},
+    "no_oversample": {"oversample": False},
+    "no_pseudo": {},
+}
+# w/o pseudo labels: step 2 of the full method's step-1 models, same schedule, no pseudo labels.
+STEP1_OF = {"no_pseudo": "full"}
+
+
+def train_params(step, **extra):
+    common = TRAIN["common"] if step in ("pretrain", "baseline", "finetune") else {}
+    return as_json(common | TRAIN[step] | extra)
+
+
+def pretrain_of(variant):
+    return T / "pretrain" / ("no_nee" if variant == "no_nee" else "nee") / "model.pt"
+
+
+def finetune_inputs(step):
+    def inputs(wc):
+        files = {**FEATURE_FILES, "manifest": MANIFEST}
+        if VARIANTS[wc.variant].get("pretrained", True):
+            files["pretrained"] = pretrain_of(wc.variant)
+        if step == 2:
+            files["init"] = (
+                T / STEP1_OF.get(wc.variant, wc.variant) / "step1" / "model.pt"
+            )
+            if wc.variant != "no_pseudo":
+                files["pseudo"] = T / wc.variant / "pseudo" / "labels.csv"
+        return files
+
+    return inputs
+
+
+def finetune_flags(wc, input):
     return " ".join(
-        f"{flag} {label + '=' + str(path)!r}" for label, path in rows.items()
+        f"--{key} {input[key]}"
+        for key in ("pretrained", "init", "pseudo")
+        if key in input.keys()
     )
+
+
+# Table 1: label -> metrics JSON, in the paper's row order.
+ABLATION_ROWS = {
+    "MER2024 baseline": T / "baseline" / "metrics.json",
+    "MR-CCL (full)": T / "full" / "step2" / "vote" / "metrics.json",
+    "w/o contrastive pretraining": T
+    / "no_pretrain"
+    / "step2"
+    / "vote"
+    / "metrics.json",
+    "w/o NEE": T / "no_nee" / "step2" / "vote" / "metrics.json",
+    "w/o pseudo labels": T / "no_pseudo" / "step2" / "vote" / "metrics.json",
+    "w/o oversampling": T / "no_oversample" / "step2" / "vote" / "metrics.json",
+}
+
+
+# ---- report (report.smk)
+
+REPORT_STAGES = {
+    "MER2024 baseline": T / "baseline" / "metrics.json",
+    "MR-CCL step 1 (F)": T / "full" / "step1" / "metrics.json",
+    "MR-CCL step 1 (voted)": T / "full" / "step1" / "vote" / "metrics.json",
+    "MR-CCL step 2 (F)": T / "full" / "step2" / "metrics.json",
+    "MR-CCL step 2 (voted)": T / "full" / "step2" / "vote" / "metrics.json",
+}

@@ -10,14 +10,17 @@ if DATA["demo"]:
             labels=DATA["label_csv"],
             test_labels=DATA["test_label_csv"],
             transcripts=DATA["transcript_csv"],
+            truth=Path(DATA["label_csv"]).parent / "demo_truth.csv",
         log:
             "logs/demo.log",
+        conda:
+            "../../envs/media.yaml"
         params:
-            out=Path(DATA["label_csv"]).parent,
+            out=lambda wc, output: Path(output.labels).parent,
             seed=DATA["demo_seed"],
             code=code_digest("mersemi.demo"),
         shell:
-            "mersemi demo --out {params.out} --seed {params.seed} 2> {log}"
+            "python -m mersemi demo --out {params.out} --seed {params.seed} 2> {log}"
 
 
 rule manifest:
@@ -28,6 +31,8 @@ rule manifest:
         shards=expand(SHARD_CSV, shard=SHARDS),
     log:
         "logs/manifest.log",
+    conda:
+        "../../envs/media.yaml"
     params:
         optional=" ".join(
             f"--{flag} {DATA[key]}"
@@ -36,12 +41,13 @@ rule manifest:
         ),
         cols=DATA["columns"],
         n=config["shards"],
+        shard_dir=RESULTS / "shards",
         code=code_digest("mersemi.commands"),
     shell:
-        "mersemi manifest --labeled-dir {input.labeled} --label-csv {input.labels}"
+        "python -m mersemi manifest --labeled-dir {input.labeled} --label-csv {input.labels}"
         " --unlabeled-dir {input.unlabeled} {params.optional} --name-col {params.cols[name]}"
         " --label-col {params.cols[label]} --text-col {params.cols[text]} --shards {params.n}"
-        " --out {output.manifest} --shard-dir {RESULTS}/shards 2> {log}"
+        " --out {output.manifest} --shard-dir {params.shard_dir} 2> {log}"
 
 
 if MODELS["tiny"]:
@@ -51,8 +57,10 @@ if MODELS["tiny"]:
             TINY_MODELS,
         log:
             "logs/tiny_models.log",
+        conda:
+            "../../envs/models.yaml"
         params:
-            out=MODELS["tiny_dir"],
+            out=lambda wc, output: Path(output[0]).parent,
             code=code_digest("mersemi.tiny.cli"),
         shell:
-            "mersemi models tiny --out {params.out} 2> {log}"
+            "python -m mersemi models tiny --out {params.out} 2> {log}"

@@ -10,6 +10,8 @@ rule faces:
         "logs/faces/shard-{shard}.log",
     benchmark:
         "benchmarks/runs/faces/shard-{shard}.tsv"
+    conda:
+        "../../envs/media.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -18,5 +20,5 @@ rule faces:
         p=stage_params("faces"),
         code=code_digest("mersemi.extract.faces"),
     shell:
-        "mersemi extract faces --shard {input.shard} --out {output} --params {params.p:q}"
+        "python -m mersemi extract faces --shard {input.shard} --out {output} --params {params.p:q}"
         " 2> {log}"

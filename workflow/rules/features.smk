@@ -12,6 +12,8 @@ rule visual:
         "logs/visual/shard-{shard}.log",
     benchmark:
         "benchmarks/runs/visual/shard-{shard}.tsv"
+    conda:
+        "../../envs/models.yaml"
     threads: 2
     resources:
         gpu=1,
@@ -21,7 +23,7 @@ rule visual:
         p=stage_params("visual"),
         code=code_digest("mersemi.extract.visual"),
     shell:
-        "mersemi extract visual --shard {input.shard} --faces {input.faces} --out {output}"
+        "python -m mersemi extract visual --shard {input.shard} --faces {input.faces} --out {output}"
         " --params {params.p:q} 2> {log}"
 
 
@@ -36,6 +38,8 @@ rule acoustic:
         "logs/acoustic/shard-{shard}.log",
     benchmark:
         "benchmarks/runs/acoustic/shard-{shard}.tsv"
+    conda:
+        "../../envs/models.yaml"
     threads: 2
     resources:
         gpu=1,
@@ -45,7 +49,7 @@ rule acoustic:
         p=stage_params("acoustic"),
         code=code_digest("mersemi.extract.acoustic"),
     shell:
-        "mersemi extract acoustic --shard {input.shard} --audio-index {input.audio}"
+        "python -m mersemi extract acoustic --shard {input.shard} --audio-index {input.audio}"
         " --out {output} --params {params.p:q} 2> {log}"
 
 
@@ -60,6 +64,8 @@ rule text:
         "logs/text/shard-{shard}.log",
     benchmark:
         "benchmarks/runs/text/shard-{shard}.tsv"
+    conda:
+        "../../envs/models.yaml"
     threads: 2
     resources:
         gpu=1,
@@ -69,7 +75,7 @@ rule text:
         p=stage_params("text"),
         code=code_digest("mersemi.extract.text"),
     shell:
-        "mersemi extract text --shard {input.shard} --transcripts {input.transcripts}"
+        "python -m mersemi extract text --shard {input.shard} --transcripts {input.transcripts}"
         " --out {output} --params {params.p:q} 2> {log}"
 
 
@@ -83,8 +89,10 @@ rule merge_features:
         "logs/merge/{modality}.log",
     wildcard_constraints:
         modality="visual|acoustic|text",
+    conda:
+        "../../envs/media.yaml"
     params:
         code=code_digest("mersemi.commands"),
     shell:
-        "mersemi store merge {input.shards} --manifest {input.manifest} --out {output}"
+        "python -m mersemi store merge {input.shards} --manifest {input.manifest} --out {output}"
         " 2> {log}"

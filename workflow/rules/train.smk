@@ -1,51 +1,6 @@
 # Training: pretraining, baseline, step 1, pseudo labels, step 2, voting, ablations.
 # Every step reads the merged features; `{variant}` is the full method or one ablation.
 
-TRAIN = config["train"]
-T = RESULTS / "train"
-FEATURE_FILES = {m: FEATURES / f"{m}.h5" for m in ("acoustic", "visual", "text")}
-FEATURE_FLAGS = (
-    "--acoustic {input.acoustic} --visual {input.visual} --text {input.text}"
-)
-TRAIN_CODE = code_digest("mersemi.train.cli")
-# Ablations (paper, Table 1): the params each variant overrides, and its pretraining.
-VARIANTS = {
-    "full": {},
-    "no_pretrain": {"pretrained": False},
-    "no_nee": {"nee": False},
-    "no_oversample": {"oversample": False},
-}
-
-
-def train_params(step, **extra):
-    common = TRAIN["common"] if step in ("pretrain", "baseline", "finetune") else {}
-    return as_json(common | TRAIN[step] | extra)
-
-
-def pretrain_of(variant):
-    return T / "pretrain" / ("no_nee" if variant == "no_nee" else "nee") / "model.pt"
-
-
-def finetune_inputs(step):
-    def inputs(wc):
-        files = {**FEATURE_FILES, "manifest": MANIFEST}
-        if VARIANTS[wc.variant].get("pretrained", True):
-            files["pretrained"] = pretrain_of(wc.variant)
-        if step == 2:
-            files["init"] = T / wc.variant / "step1" / "model.pt"
-            files["pseudo"] = T / wc.variant / "pseudo" / "labels.csv"
-        return files
-
-    return inputs
-
-
-def finetune_flags(wc, input):
-    return " ".join(
-        f"--{key} {input[key]}"
-        for key in ("pretrained", "init", "pseudo")
-        if key in input.keys()
-    )
-
 
 rule pretrain:
     input:
@@ -60,6 +15,8 @@ rule pretrain:
         "benchmarks/runs/train/pretrain_{pt}.tsv"
     wildcard_constraints:
         pt="nee|no_nee",
+    conda:
+        "../../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
@@ -69,7 +26,8 @@ rule pretrain:
         p=lambda wc: train_params("pretrain", nee=wc.pt == "nee"),
         code=TRAIN_CODE,
     shell:
-        "mersemi train pretrain " + FEATURE_FLAGS + " --manifest {input.manifest}"
+        "python -m mersemi train pretrain --acoustic {input.acoustic} --visual {input.visual} --text {input.text}"
+        " --manifest {input.manifest}"
         " --out-checkpoint {output.model} --out-metrics {output.metrics}"
         " --params {params.p:q} 2> {log}"
 
@@ -86,6 +44,8 @@ rule baseline:
         "logs/train/baseline.log",
     benchmark:
         "benchmarks/runs/train/baseline.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
@@ -95,7 +55,8 @@ rule baseline:
         p=train_params("baseline"),
         code=TRAIN_CODE,
     shell:
-        "mersemi train baseline " + FEATURE_FLAGS + " --manifest {input.manifest}"
+        "python -m mersemi train baseline --acoustic {input.acoustic} --visual {input.visual} --text {input.text}"
+        " --manifest {input.manifest}"
         " --out-checkpoint {output.model} --out-predictions {output.predictions}"
         " --out-metrics {output.metrics} --params {params.p:q} 2> {log}"
 
@@ -117,6 +78,8 @@ for _step in (1, 2):
             f"benchmarks/runs/train/{{variant}}_step{_step}.tsv"
         wildcard_constraints:
             variant="|".join(VARIANTS),
+        conda:
+            "../../envs/train.yaml"
         threads: 2
         resources:
             gpu=1,
@@ -132,7 +95,7 @@ for _step in (1, 2):
             step=_step,
             code=TRAIN_CODE,
         shell:
-            "mersemi train finetune --step {params.step} " + FEATURE_FLAGS + ""
+            "python -m mersemi train finetune --step {params.step} --acoustic {input.acoustic} --visual {input.visual} --text {input.text}"
             " --manifest {input.manifest} {params.flags} --out-checkpoint {output.model}"
             " --out-predictions {output.predictions} --out-metrics {output.metrics}"
             " --params {params.p:q} 2> {log}"
@@ -140,6 +103,7 @@ for _step in (1, 2):
 
 rule pseudo_labels:
     input:
+        **({"truth": DATA["pool_truth_csv"]} if DATA["pool_truth_csv"] else {}),
         mrccl=T / "{variant}" / "step1" / "vote" / "predictions.csv",
         baseline=rules.baseline.output.predictions,
     output:
@@ -148,12 +112,17 @@ rule pseudo_labels:
         sweep=T / "{variant}" / "pseudo" / "sweep.csv",
     log:
         "logs/train/{variant}_pseudo.log",
+    conda:
+        "../../envs/train.yaml"
     params:
         p=train_params("pseudo"),
+        truth=lambda wc, input: (
+            f"--truth {input.truth}" if "truth" in input.keys() else ""
+        ),
         code=TRAIN_CODE,
     shell:
-        "mersemi train pseudo --mrccl {input.mrccl} --baseline {input.baseline}"
-        " --out {output.labels} --out-audit {output.audit} --out-sweep {output.sweep}"
+        "python -m mersemi train pseudo --mrccl {input.mrccl} --baseline {input.baseline}"
+        " {params.truth} --out {output.labels} --out-audit {output.audit} --out-sweep {output.sweep}"
         " --params {params.p:q} 2> {log}"
 
 
@@ -168,11 +137,13 @@ rule vote:
         "logs/train/{variant}_{step}_vote.log",
     wildcard_constraints:
         step="step1|step2",
+    conda:
+        "../../envs/train.yaml"
     params:
         p=train_params("vote"),
         code=TRAIN_CODE,
     shell:
-        "mersemi train vote --predictions {input} --out-predictions {output.predictions}"
+        "python -m mersemi train vote --predictions {input} --out-predictions {output.predictions}"
         " --out-metrics {output.metrics} --out-submission {output.submission}"
         " --params {params.p:q} 2> {log}"
 
@@ -182,23 +153,12 @@ rule submission:
         T / "full" / "step2" / "vote" / "submission.csv",
     output:
         RESULTS / "submission.csv",
+    log:
+        "logs/submission.log",
+    conda:
+        "../../envs/media.yaml"
     shell:
-        "cp {input} {output}"
-
-
-# Table 1: label -> metrics JSON, in the paper's row order.
-ABLATION_ROWS = {
-    "MER2024 baseline": rules.baseline.output.metrics,
-    "MR-CCL (full)": T / "full" / "step2" / "vote" / "metrics.json",
-    "w/o contrastive pretraining": T
-    / "no_pretrain"
-    / "step2"
-    / "vote"
-    / "metrics.json",
-    "w/o NEE": T / "no_nee" / "step2" / "vote" / "metrics.json",
-    "w/o pseudo labels": T / "full" / "step1" / "vote" / "metrics.json",
-    "w/o oversampling": T / "no_oversample" / "step2" / "vote" / "metrics.json",
-}
+        "cp {input} {output} 2> {log}"
 
 
 rule ablations:
@@ -210,6 +170,8 @@ rule ablations:
         json=RESULTS / "ablations" / "table1.json",
     log:
         "logs/train/ablations.log",
+    conda:
+        "../../envs/train.yaml"
     params:
         rows=" ".join(
             f"--row {label + '=' + str(path)!r}"
@@ -217,5 +179,5 @@ rule ablations:
         ),
         code=TRAIN_CODE,
     shell:
-        "mersemi train ablations {params.rows} --out-csv {output.csv} --out-md {output.md}"
+        "python -m mersemi train ablations {params.rows} --out-csv {output.csv} --out-md {output.md}"
         " --out-json {output.json} 2> {log}"
