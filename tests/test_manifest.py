@@ -50,7 +50,10 @@ def test_shard_of_is_deterministic_across_processes():
     ("labels", "message"),
     [
         ([("a", "happy"), ("b", "joy")], "line 3: label 'joy' of 'b' is not one of"),
-        ([("a", "happy"), ("a", "sad"), ("b", "sad")], "line 3: duplicate name 'a' (first on line 2)"),
+        (
+            [("a", "happy"), ("a", "sad"), ("b", "sad")],
+            "line 3: duplicate name 'a' (first on line 2)",
+        ),
         ([("a", "happy"), ("b", "sad"), ("zz", "sad")], "line 4: no video named 'zz'"),
         ([("a", "happy")], "labeled video"),
     ],

@@ -3,7 +3,6 @@ import signal
 import subprocess
 import sys
 
-
 import h5py
 import numpy as np
 import pytest
@@ -45,9 +44,11 @@ def test_failed_write_leaves_no_file(tmp_path):
         w.write(0, ["a", "b"], feats("ab"), [True, True])
         raise RuntimeError("killed by a bug halfway")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(ValueError, match="2 of 4 rows never written"):
-        with FeatureWriter(tmp_path / "v.h5", meta(), 4) as w:
-            w.write(0, ["a", "b"], feats("ab"), [True, True])
+    with (
+        pytest.raises(ValueError, match="2 of 4 rows never written"),
+        FeatureWriter(tmp_path / "v.h5", meta(), 4) as w,
+    ):
+        w.write(0, ["a", "b"], feats("ab"), [True, True])
     assert list(tmp_path.iterdir()) == []
 
 
