@@ -17,6 +17,7 @@ rule asr:
         "../../envs/models.yaml"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=4000,
         runtime=120,
     params:
