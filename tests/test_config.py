@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from mersemi.errors import InputError
 from mersemi.extract.cli import stage_module
-from mersemi.extract.common import params_from_dict
+from mersemi.params import parse_params
 from mersemi.train import params as tp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def test_shipped_config_is_valid(name):
     config = yaml.safe_load((REPO / name).read_text())
     validate(config, SCHEMA)
     for stage, section in config["extract"].items():
-        params_from_dict(stage_module(stage).Params, section, f"{name} extract.{stage}")
+        parse_params(stage_module(stage).Params, section, f"{name} extract.{stage}")
     for step, cls in TRAIN.items():
         common = config["train"]["common"] if step in ("pretrain", "baseline", "finetune") else {}
         tp.parse_params(cls, common | config["train"][step])
@@ -41,7 +41,7 @@ def test_wrong_key_and_type_are_named():
     with pytest.raises(Exception, match="'two' is not of type 'integer'"):
         validate({**config, "shards": "two"}, SCHEMA)
     with pytest.raises(InputError, match="max_frame"):
-        params_from_dict(stage_module("faces").Params, {"max_frame": 3})
+        parse_params(stage_module("faces").Params, {"max_frame": 3})
 
 
 def test_schema_fills_defaults():

@@ -13,7 +13,6 @@ from mersemi.extract.common import (
     StageParams,
     autocast_dtype,
     meta_params,
-    parse_params,
     prefetch,
     read_shard,
     reasons_path,
@@ -21,6 +20,7 @@ from mersemi.extract.common import (
     select_device,
     write_feature_shard,
 )
+from mersemi.params import parse_params
 from mersemi.store import FeatureMeta, read_features
 
 

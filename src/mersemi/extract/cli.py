@@ -14,7 +14,8 @@ import argparse
 import importlib
 import logging
 
-from .common import parse_params, read_shard
+from ..params import parse_params
+from .common import read_shard
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,7 @@ def run_stage(stage: str, argv_like: dict) -> None:
     mod = stage_module(stage)
     raw = dict(argv_like)
     params = raw.pop("params", None) or {}
-    from .common import params_from_dict
-
-    p = params_from_dict(mod.Params, params, f"extract {stage} params")
+    p = parse_params(mod.Params, params, f"extract {stage} params")
     mod.run(argparse.Namespace(stage=stage, **raw), p)
 
 

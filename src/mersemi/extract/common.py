@@ -1,8 +1,8 @@
 """Shared machinery of the extraction stages.
 
 - `Clip`, `read_shard`: the clips of one manifest shard.
-- `StageParams`, `parse_params`: a stage's options as a dataclass, filled from `--params JSON`
-  (unknown keys and wrong types are an `InputError` naming them).
+- `StageParams`: the options every stage has; `mersemi.params.parse_params` fills a stage's
+  dataclass from `--params JSON` (unknown keys and wrong types are an `InputError`).
 - `ClipFailure`, `Outcome`: per-clip failure isolation. A clip that cannot be processed gets
   `valid=False`, a zero feature row and a short reason code; the shard completes and the log
   reports the counts per reason. Anything else (a broken model or config) fails the job.
@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import sys
-import types
 import typing
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -76,63 +74,6 @@ class StageParams:
     precision: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | fp32
     workers: int = 2  # decode threads (0: decode inline, no overlap)
     prefetch: int = 8  # clips decoded ahead of the model
-
-
-P = typing.TypeVar("P")
-
-
-def _type_ok(value, hint) -> bool:
-    origin = typing.get_origin(hint)
-    if hint is typing.Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin in (list, tuple, Sequence):
-        return isinstance(value, list | tuple)
-    if origin is dict:
-        return isinstance(value, dict)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
-
-
-def parse_params(cls: type[P], text: str | None, what: str = "--params") -> P:
-    """Build the params dataclass `cls` from a JSON object string (None/'' → all defaults)."""
-    if not text:
-        return cls()
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{what}: not valid JSON ({e})") from None
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise InputError(f"{what}: expected a JSON object, got {type(raw).__name__}")
-    return params_from_dict(cls, raw, what)
-
-
-def params_from_dict(cls: type[P], raw: dict, what: str = "params") -> P:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise InputError(
-            f"{what}: unknown key(s) {unknown} for {cls.__name__}; known keys: {sorted(fields)}"
-        )
-    hints = typing.get_type_hints(cls)
-    for k, v in raw.items():
-        if not _type_ok(v, hints[k]):
-            raise InputError(f"{what}: {k}={v!r} has type {type(v).__name__}, expected {hints[k]}")
-    params = cls(**raw)
-    check = getattr(params, "check", None)
-    if check is not None:
-        check()
-    return params
 
 
 def meta_params(params) -> dict:
