@@ -254,9 +254,9 @@ def test_demo_workflow_runs_through_slurm(slurm_cluster, tmp_path):
     for d in (on_slurm, local):
         d.mkdir()
     common = [
+        *DEMO_TARGETS,  # before --configfile, which takes every path that follows it
         "--snakefile", str(REPO / "Snakefile"),
         "--configfile", str(REPO / "config.yaml"), str(DEMO_OVERRIDES),
-        *DEMO_TARGETS,
     ]  # fmt: skip
     log = _snakemake(on_slurm, ["--profile", str(PROFILE), *common, *_profile_overrides()], 2400)
     # Which rules ran is the workflow's business; that each ran on SLURM is ours.
