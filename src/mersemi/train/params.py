@@ -4,14 +4,11 @@ Each CLI step takes `--params JSON` (a JSON object). Unknown keys and values of 
 are an `InputError` that names them.
 """
 
-import dataclasses
-import json
-import types
-import typing
 from dataclasses import dataclass, field
 
 from ..classes import CLASSES
 from ..errors import InputError
+from ..params import parse_params as _parse
 
 # Minority classes duplicated by oversampling (the paper: sad, worried, surprise).
 MINORITY = ("sad", "worried", "surprise")
@@ -116,46 +113,10 @@ class VoteParams:
     weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
 
 
-def _type_ok(value, tp) -> bool:
-    origin = typing.get_origin(tp) or tp
-    if tp is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(origin, type):
-        return isinstance(value, origin)
-    if isinstance(tp, types.UnionType):
-        return any(_type_ok(value, t) for t in tp.__args__)
-    return True
-
-
 def parse_params(cls, text: str | dict | None, base: dict | None = None):
-    """Build `cls` from a JSON object string (or dict); `base` overrides defaults first."""
-    if text is None or text == "":
-        given = {}
-    elif isinstance(text, dict):
-        given = dict(text)
-    else:
-        try:
-            given = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"--params: not valid JSON ({e})") from None
-        if not isinstance(given, dict):
-            raise InputError(f"--params: expected a JSON object, got {type(given).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(given) - fields.keys())
-    if unknown:
-        raise InputError(
-            f"--params: unknown key(s) {unknown} for {cls.__name__}; known: {sorted(fields)}"
-        )
-    hints = typing.get_type_hints(cls)
-    values = {**(base or {}), **given}
-    for k, v in given.items():
-        if not _type_ok(v, hints[k]):
-            raise InputError(
-                f"--params: {k}={v!r} should be of type {getattr(hints[k], '__name__', hints[k])}"
-            )
-    params = cls(**values)
+    """Build `cls` from `--params` (JSON string or dict) and check the values; `base` overrides
+    the defaults first (the paper's step-2 values)."""
+    params = _parse(cls, text, "--params", base)
     _validate(params)
     return params
 
