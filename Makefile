@@ -16,8 +16,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,slurm]'
 	touch $@
 
+RESULTS := $(shell sed -n 's/^results: *//p' config.yaml)
+
 run: setup
-	$(BIN)/snakemake --cores $(CORES) --printshellcmds
+	$(BIN)/snakemake --cores $(CORES)
+	@echo
+	@echo "submission:  $(RESULTS)/submission.csv"
+	@echo "metrics:     $(RESULTS)/train/full/step2/vote/metrics.json"
+	@echo "ablations:   $(RESULTS)/ablations/table1.md"
+	@echo "report:      $(RESULTS)/report.html"
+	@cat $(RESULTS)/ablations/table1.md
 
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
