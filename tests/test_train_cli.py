@@ -153,6 +153,9 @@ def test_full_chain(store, tmp_path):
     assert m2["params"]["lr"] == 5e-5 and m2["params"]["oversample_target"] == 20
     assert m2["initialised_from"] == "step1" and m2["pseudo_labels"] == len(pseudo)
     assert all(f["train_rows"] >= 60 + len(pseudo) for f in m2["folds"])
+    for f in m2["folds"]:  # the class distribution the report shows, after oversampling
+        assert sum(f["train_counts"].values()) == f["train_rows"]
+        assert min(f["train_counts"][c] for c in ("sad", "worried", "surprise")) >= 20
 
     ck = torch.load(o / "s2.pt", weights_only=True)
     assert ck["kind"] == "mrccl" and len(ck["folds"]) == 3

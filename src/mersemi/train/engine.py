@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..classes import CLASSES
 from .folds import Fold
 from .losses import imcl_ae, imcl_ne
 from .metrics import waf
@@ -276,6 +277,10 @@ def run_cv(
                 "best_epoch": res.best_epoch,
                 "val_waf": res.best_waf,
                 "train_rows": int(len(fold.train)),
+                # after oversampling and pseudo labels: the report shows the distribution
+                "train_counts": {
+                    c: int((fold.train_labels == i).sum()) for i, c in enumerate(CLASSES)
+                },
                 "val_rows": int(len(fold.val)),
                 "history": res.history,
             }
