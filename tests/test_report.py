@@ -10,6 +10,7 @@ def metrics(waf, test=None):
         "accuracy": waf,
         "f1_per_class": {c: 0.5 for c in CLASSES},
         "confusion": {"labels": list(CLASSES), "matrix": [[7] * 6 for _ in CLASSES]},
+        "per_classifier_waf": {"A": 0.5, "F": waf},
     }
     return {
         "cv": part,
@@ -41,6 +42,7 @@ def test_report_shows_scores_confusion_distribution_and_audit():
         )
     )
     assert "72.34" in html and "61.00" in html and "Ablations" in html
+    assert "A 50.0 · F 72.3" in html  # each classifier's CV WAF beside the vote
     assert html.count(">7</span>") == 36  # 6x6 confusion cells
     assert "12 of 100 pool clips kept" in html and "75.00" in html
     assert "voted (mean per fold)" in html  # distribution after oversampling/pseudo labels

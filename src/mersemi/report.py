@@ -62,6 +62,10 @@ def _metrics_rows(metrics: dict[str, dict]) -> list[list]:
                 _pct(cv and cv["accuracy"]),
                 _pct(test and test["waf"]),
                 _pct(test and test["accuracy"]),
+                " · ".join(
+                    f"{k} {100 * v:.1f}"
+                    for k, v in ((cv or {}).get("per_classifier_waf") or {}).items()
+                ),
             ]
         )
     return rows
@@ -118,7 +122,7 @@ def build_report(r: ReportInputs) -> str:
         )
 
     parts.append("<h2>Scores (WAF and accuracy, %)</h2>")
-    header = ["", "CV WAF", "CV acc", "test WAF", "test acc"]
+    header = ["", "CV WAF", "CV acc", "test WAF", "test acc", "CV WAF per classifier"]
     parts.append(_table(header, _metrics_rows(r.stages)))
     if r.ablations:
         parts.append("<h2>Ablations (paper, Table 1)</h2>")

@@ -132,8 +132,6 @@ ABLATION_ROWS = {
 
 REPORT_STAGES = {
     "MER2024 baseline": T / "baseline" / "metrics.json",
-    "MR-CCL step 1 (F)": T / "full" / "step1" / "metrics.json",
     "MR-CCL step 1 (voted)": T / "full" / "step1" / "vote" / "metrics.json",
-    "MR-CCL step 2 (F)": T / "full" / "step2" / "metrics.json",
     "MR-CCL step 2 (voted)": T / "full" / "step2" / "vote" / "metrics.json",
 }
