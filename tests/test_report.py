@@ -38,6 +38,7 @@ def test_report_shows_scores_confusion_distribution_and_audit():
             stages={"baseline": metrics(0.61), "voted": metrics(0.7234)},
             ablations={"w/o NEE": metrics(0.65)},
             final="voted",
+            folds={"step 2": metrics(0.7)},
             audit=audit,
         )
     )
@@ -45,4 +46,4 @@ def test_report_shows_scores_confusion_distribution_and_audit():
     assert "A 50.0 · F 72.3" in html  # each classifier's CV WAF beside the vote
     assert html.count(">7</span>") == 36  # 6x6 confusion cells
     assert "12 of 100 pool clips kept" in html and "75.00" in html
-    assert "voted (mean per fold)" in html  # distribution after oversampling/pseudo labels
+    assert "step 2 (mean per fold)" in html  # distribution after oversampling/pseudo labels

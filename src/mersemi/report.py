@@ -34,6 +34,7 @@ class ReportInputs:
     stages: dict[str, dict] = field(default_factory=dict)  # label -> metrics JSON
     ablations: dict[str, dict] = field(default_factory=dict)  # label -> metrics JSON
     final: str = ""  # label (in stages) whose confusion matrix and per-class F1 are shown
+    folds: dict[str, dict] = field(default_factory=dict)  # label -> metrics JSON with folds
     audit: dict | None = None
     features: dict[str, dict] = field(default_factory=dict)  # modality -> {clips, valid, model}
     note: str = ""
@@ -142,7 +143,7 @@ def build_report(r: ReportInputs) -> str:
     parts.append("<h2>Class distribution of the training folds</h2>")
     labeled = r.manifest[r.manifest["split"] == "train"]["label"].value_counts()
     columns = {"labeled": {c: float(labeled.get(c, 0)) for c in CLASSES}}
-    for label, m in r.stages.items():
+    for label, m in r.folds.items():
         counts = _train_counts(m)
         if counts:
             columns[f"{label} (mean per fold)"] = counts
@@ -205,6 +206,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stage", action="append", metavar="LABEL=METRICS_JSON")
     p.add_argument("--ablation", action="append", metavar="LABEL=METRICS_JSON")
     p.add_argument("--final", default="", help="stage label whose per-class scores are shown")
+    p.add_argument(
+        "--folds",
+        action="append",
+        metavar="LABEL=METRICS_JSON",
+        help="a training step whose per-fold class counts are shown",
+    )
     p.add_argument("--audit", help="pseudo-label audit JSON")
     p.add_argument("--features", nargs="*", default=[], help="merged feature files")
     p.add_argument("--note", default="")
@@ -226,6 +233,7 @@ def _main(args) -> None:
         stages=_labelled(args.stage, "--stage"),
         ablations=_labelled(args.ablation, "--ablation"),
         final=args.final,
+        folds=_labelled(args.folds, "--folds"),
         audit=_read_json(args.audit, "--audit") if args.audit else None,
         features=features,
         note=args.note,

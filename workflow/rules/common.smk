@@ -135,3 +135,8 @@ REPORT_STAGES = {
     "MR-CCL step 1 (voted)": T / "full" / "step1" / "vote" / "metrics.json",
     "MR-CCL step 2 (voted)": T / "full" / "step2" / "vote" / "metrics.json",
 }
+# Training-fold class distributions (after oversampling and pseudo labels).
+REPORT_FOLDS = {
+    "step 1 training folds": T / "full" / "step1" / "metrics.json",
+    "step 2 training folds": T / "full" / "step2" / "metrics.json",
+}
