@@ -211,16 +211,9 @@ def clip_waves(clips, index_path, outcome, workers: int, ahead: int):
     """Yield (clip number, waveform) for the clips whose audio is usable, in shard order.
 
     Clips marked invalid by the audio stage keep its reason; wavs are decoded in threads."""
-    from .audio import read_audio_index
+    from .audio import audio_rows
 
-    index = read_audio_index(index_path)
-    rows = {n: r for n, r in zip(index["name"], index.itertuples(index=False), strict=True)}
-    missing = [c.name for c in clips if c.name not in rows]
-    if missing:
-        raise InputError(
-            f"audio index {index_path}: {len(missing)} clip(s) of the shard missing, e.g. "
-            f"{missing[:3]} (was it made from the same shard?)"
-        )
+    rows = audio_rows(index_path, [c.name for c in clips])
     todo = []
     for i, c in enumerate(clips):
         r = rows[c.name]

@@ -377,16 +377,9 @@ def run(args, params: Params) -> None:
     outcome = Outcome(names)
     todo_names = {n for n in names if params.asr_on_provided or n not in provided}
 
-    from .audio import read_audio_index
+    from .audio import audio_rows
 
-    index = read_audio_index(args.audio_index)
-    rows = {n: r for n, r in zip(index["name"], index.itertuples(index=False), strict=True)}
-    missing = [n for n in names if n not in rows]
-    if missing:
-        raise InputError(
-            f"audio index {args.audio_index}: {len(missing)} clip(s) of the shard missing, "
-            f"e.g. {missing[:3]} (was it made from the same shard?)"
-        )
+    rows = audio_rows(args.audio_index, names)
     todo = []
     for i, n in enumerate(names):
         r = rows[n]

@@ -163,3 +163,16 @@ def read_audio_index(path: str | os.PathLike) -> pd.DataFrame:
     df["valid"] = df["valid"] == "True"
     df["duration"] = df["duration"].astype(float)
     return df
+
+
+def audio_rows(path: str | os.PathLike, names) -> dict:
+    """The audio index rows (namedtuples) of a shard's clips, by name; every clip must be there."""
+    index = read_audio_index(path)
+    rows = {n: r for n, r in zip(index["name"], index.itertuples(index=False), strict=True)}
+    missing = [n for n in names if n not in rows]
+    if missing:
+        raise InputError(
+            f"audio index {path}: {len(missing)} clip(s) of the shard missing, e.g. "
+            f"{missing[:3]} (was it made from the same shard?)"
+        )
+    return rows
