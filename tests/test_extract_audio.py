@@ -57,3 +57,14 @@ def test_index_reader_errors(tmp_path):
     (tmp_path / "x.csv").write_text("name,wav\na,b\n", encoding="utf-8")
     with pytest.raises(InputError, match="missing column"):
         read_audio_index(tmp_path / "x.csv")
+
+
+def test_audio_rows_refuses_an_index_of_another_shard(tmp_path):
+    from mersemi.errors import InputError
+    from mersemi.extract.audio import audio_rows
+
+    index = tmp_path / "shard-0000.csv"
+    index.write_text("name,wav,valid,reason,duration,detail\na,a.wav,True,,2.5,\n")
+    assert audio_rows(index, ["a"])["a"].duration == 2.5
+    with pytest.raises(InputError, match=r"1 clip\(s\) of the shard missing, e.g. \['b'\]"):
+        audio_rows(index, ["a", "b"])
