@@ -1,9 +1,10 @@
 import pandas as pd
 import pytest
 
+from mersemi.atomic import write_csv_atomic
 from mersemi.cli import main
 from mersemi.errors import InputError
-from mersemi.manifest import build_manifest, read_manifest, shard_of, write_manifest
+from mersemi.manifest import build_manifest, read_manifest, shard_of
 
 
 def _build(root, **kw):
@@ -92,9 +93,9 @@ def test_configurable_columns_and_transcripts(video_tree):
 
     root = video_tree(labels=[])
     (root / "labels.csv").write_text("clip,emo\na,angry\nb,neutral\n")
-    (root / "tr.csv").write_text("clip,text\na,你好\nghost,不在\n", encoding="utf-8")
+    (root / "tr.csv").write_text("clip,text\nghost,不在\n", encoding="utf-8")
     cols = Columns(name="clip", label="emo", text="text")
-    with pytest.raises(InputError, match="tr.csv, line 3: no video named 'ghost'"):
+    with pytest.raises(InputError, match="tr.csv: none of its 1 names is a video"):
         _build(root, columns=cols, transcript_csv=root / "tr.csv")
     (root / "tr.csv").write_text("clip,text\na,你好\n", encoding="utf-8")
     df = _build(root, columns=cols, transcript_csv=root / "tr.csv")
@@ -104,31 +105,27 @@ def test_configurable_columns_and_transcripts(video_tree):
 def test_cli_writes_nothing_on_bad_input(video_tree, capsys):
     root = video_tree(labels=[("a", "happy"), ("b", "bored")])
     out = root / "out"
-    argv = [
-        "manifest",
-        "--labeled-dir", str(root / "labeled"),
-        "--label-csv", str(root / "labels.csv"),
-        "--unlabeled-dir", str(root / "unlabeled"),
-        "--shards", "3",
-        "--out", str(out / "manifest.csv"),
-        "--shard-dir", str(out / "shards"),
-    ]  # fmt: skip
+    assert main(["inventory", "--labeled-dir", str(root / "labeled"),
+                 "--unlabeled-dir", str(root / "unlabeled"), "--shards", "3",
+                 "--out-dir", str(out / "inventory")]) == 0  # fmt: skip
+    argv = ["manifest", "--inventory", str(out / "inventory"), "--label-csv",
+            str(root / "labels.csv"), "--out", str(out / "manifest.csv")]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "labels.csv, line 3: label 'bored'" in err and "Traceback" not in err
-    assert not out.exists()
+    assert not (out / "manifest.csv").exists()
 
     (root / "labels.csv").write_text("name,discrete\na,happy\nb,worried\n")
     assert main(argv) == 0
-    shards = sorted((out / "shards").iterdir())
-    assert [p.name for p in shards] == ["shard-0000.csv", "shard-0001.csv", "shard-0002.csv"]
-    merged = pd.concat([read_manifest(p) for p in shards])
     full = read_manifest(out / "manifest.csv")
-    assert sorted(merged["name"]) == sorted(full["name"]) == ["a", "b", "u1", "u2"]
+    assert sorted(full["name"]) == ["a", "b", "u1", "u2"]
+    assert dict(zip(full["name"], full["label"], strict=True)) == {
+        "a": "happy", "b": "worried", "u1": "", "u2": ""
+    }  # fmt: skip
 
 
 def test_non_ascii_names_round_trip(video_tree, tmp_path):
     root = video_tree(labeled=("开心_01", "b"), labels=[("开心_01", "happy"), ("b", "sad")])
     df = _build(root, n_shards=2)
-    write_manifest(df, tmp_path / "m.csv", tmp_path / "s", 2)
+    write_csv_atomic(df, tmp_path / "m.csv")
     assert "开心_01" in set(read_manifest(tmp_path / "m.csv")["name"])

@@ -11,19 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pandas as pd
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-EXTRACTION = {"demo", "tiny_models", "manifest", "faces", "audio", "asr", "visual", "acoustic",
-              "text", "merge_features"}  # fmt: skip
+STAGES = {"faces", "audio", "asr", "visual", "acoustic", "text"}
+EXTRACTION = STAGES | {"tiny_models", "merge_features"}
 
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+def snakemake(workdir: Path, *args: str, env=None, repo=REPO) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
            "--configfile", str(workdir / "config.yaml"), "--directory", str(workdir),
            "--cores", "2", *args]  # fmt: skip
     env = {
@@ -34,11 +35,11 @@ def snakemake(workdir: Path, *args: str, env=None) -> subprocess.CompletedProces
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
 
 
-def planned(workdir: Path, config: dict | None = None, env=None) -> dict[str, int]:
+def planned(workdir: Path, config: dict | None = None, env=None, repo=REPO) -> dict[str, int]:
     """Rule -> job count of a dry run (after writing `config`, if given)."""
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "-n", "--quiet", "rules", env=env)
+    proc = snakemake(workdir, "-n", "--quiet", "rules", env=env, repo=repo)
     assert proc.returncode == 0, proc.stderr
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)
             if m[1] != "total"}  # fmt: skip
@@ -52,7 +53,8 @@ def demo(tmp_path_factory):
     proc = snakemake(workdir)
     if proc.returncode != 0:
         logs = "\n".join(
-            f"== {p}\n{p.read_text()[-2000:]}" for p in (workdir / "logs").rglob("*.log")
+            f"== {p}\n{p.read_text()[-2000:]}"
+            for p in (workdir / "results" / "logs").rglob("*.log")
         )
         pytest.fail(f"demo workflow failed:\n{proc.stderr[-4000:]}\n{logs}")
     return workdir, config
@@ -98,12 +100,94 @@ def test_stage_param_edit_reruns_that_stage_and_its_dependents_only(demo):
 
 def test_editing_a_stage_module_reruns_that_stage(demo, tmp_path):
     workdir, config = demo
-    src = tmp_path / "src"
-    shutil.copytree(REPO / "src" / "mersemi", src / "mersemi")
-    env = {"PYTHONPATH": str(src)}
-    assert planned(workdir, config, env=env) == {}
-    with (src / "mersemi" / "extract" / "audio.py").open("a") as f:
+    checkout = tmp_path / "checkout"  # the workflow runs its own checkout's src/
+    checkout.mkdir()
+    for part in ("Snakefile", "workflow", "envs", "src"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
+        copy(REPO / part, checkout / part)
+    assert planned(workdir, config, repo=checkout) == {}
+    with (checkout / "src" / "mersemi" / "extract" / "audio.py").open("a") as f:
         f.write("\n# an edit\n")
-    jobs = planned(workdir, config, env=env)
+    jobs = planned(workdir, config, repo=checkout)
     assert jobs["audio"] == config["shards"] and {"acoustic", "asr", "text"} <= jobs.keys()
-    assert {"faces", "visual", "demo", "manifest"}.isdisjoint(jobs)
+    assert {"faces", "visual", "manifest"}.isdisjoint(jobs)
+
+
+@pytest.fixture
+def copy_of_demo(demo, tmp_path):
+    """The finished demo run, copied with its timestamps, to edit its data freely."""
+    workdir, config = demo
+    copy = tmp_path / "run"
+    shutil.copytree(workdir, copy, symlinks=True)
+    return copy, config, copy / "resources" / "demo"
+
+
+def test_label_edit_retrains_without_extraction(copy_of_demo):
+    run, config, data = copy_of_demo
+    labels = data / "labels.csv"
+    first = labels.read_text().splitlines()[1]
+    name, label = first.split(",")
+    new = "sad" if label != "sad" else "happy"
+    labels.write_text(labels.read_text().replace(first, f"{name},{new}"))
+    jobs = planned(run)
+    assert not EXTRACTION & jobs.keys(), jobs
+    assert jobs["manifest"] == 1 and "baseline" in jobs and "report" in jobs
+    (data / "test_labels.csv").touch()
+    assert not EXTRACTION & planned(run).keys()
+
+
+def test_transcript_edit_reruns_text_of_one_shard(copy_of_demo):
+    run, config, data = copy_of_demo
+    path = data / "transcripts.csv"
+    rows = path.read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].split(",")[0] + ",改过的句子"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    jobs = planned(run)
+    assert jobs["text"] == 1 and jobs["merge_features"] == 1, jobs
+    assert {"faces", "audio", "visual", "acoustic", "manifest"}.isdisjoint(jobs)
+
+
+def test_added_clip_is_the_only_one_extracted(copy_of_demo):
+    run, config, data = copy_of_demo
+    donor = sorted((data / "unlabeled").iterdir())[0]
+    shutil.copy(donor, data / "unlabeled" / "zz_added.mp4")
+    jobs = planned(run)
+    assert {s: jobs.get(s) for s in STAGES} == dict.fromkeys(STAGES, 1), jobs
+    assert jobs["merge_features"] == 3 and jobs["manifest"] == 1
+
+    # Run the extraction for real, with a PATH that lacks the venv: the rules find it.
+    targets = [f"results/features/{m}.h5" for m in ("visual", "acoustic", "text")]
+    proc = snakemake(run, *targets, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    clips = pd.read_csv(run / "results" / "inventory" / "clips.csv", dtype={"shard": int})
+    new_shard = f"{clips.set_index('name').loc['zz_added', 'shard']:04d}"
+    assert new_shard == f"{config['shards']:04d}"  # the first shard after the base ones
+    for stage in ("visual", "acoustic", "text"):
+        shard_out = run / "results" / "features" / stage / f"shard-{new_shard}"
+        reasons = pd.read_csv(shard_out.with_suffix(".reasons.csv"))
+        assert reasons["name"].tolist() == ["zz_added"]
+        merged = h5py.File(run / "results" / "features" / f"{stage}.h5")
+        assert "zz_added" in set(merged["names"].asstr()[:]) and len(merged["names"]) == len(clips)
+    log = (run / "results" / "logs" / "faces" / f"shard-{new_shard}.log").read_text()
+    assert f"shard-{new_shard}.h5: 1 clips" in log, log[-500:]
+
+
+def test_removed_clip_leaves_the_merged_features_without_extraction(copy_of_demo):
+    run, config, data = copy_of_demo
+    gone = sorted((data / "unlabeled").iterdir())[0]
+    gone.unlink()
+    jobs = planned(run)
+    assert not STAGES & jobs.keys(), jobs
+    assert jobs["merge_features"] == 3 and jobs["manifest"] == 1
+    proc = snakemake(run, "results/features/visual.h5")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with h5py.File(run / "results" / "features" / "visual.h5") as f:
+        assert gone.stem not in set(f["names"].asstr()[:])
+
+
+def test_video_fixed_in_place_is_extracted_again(copy_of_demo):
+    run, config, data = copy_of_demo
+    videos = sorted((data / "unlabeled").iterdir())
+    shutil.copy(videos[1], videos[0])  # the "fixed" file replaces the old one
+    jobs = planned(run)
+    assert {s: jobs.get(s) for s in STAGES} == dict.fromkeys(STAGES, 1), jobs

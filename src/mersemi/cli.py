@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": "mersemi.demo",
     "models": "mersemi.tiny.cli",
     "extract": "mersemi.extract.cli",
+    "check-models": "mersemi.checkmodels",
     "train": "mersemi.train.cli",
     "report": "mersemi.report",
 }

@@ -1,27 +1,37 @@
-"""Foundation subcommands: manifest, synth, store."""
+"""Foundation subcommands: inventory, manifest, synth, store."""
 
 import argparse
 import json
 
-from .manifest import Columns, build_manifest, read_manifest, write_manifest
+from .atomic import write_csv_atomic
+from .errors import InputError
+from .inventory import read_inventory, shard_id, update_inventory
+from .manifest import Columns, label_clips
 from .store import merge_features, read_features
 from .synth import MAX_UNLABELED, SynthConfig, make_synth
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("manifest", help="validate MER2024-style inputs, write manifest + shards")
+    p = sub.add_parser(
+        "inventory", help="scan the video folders, update the shard inventory (mersemi.inventory)"
+    )
     p.add_argument("--labeled-dir", required=True)
-    p.add_argument("--label-csv", required=True)
     p.add_argument("--unlabeled-dir", required=True)
     p.add_argument("--test-dir")
-    p.add_argument("--test-label-csv")
     p.add_argument("--transcript-csv")
     p.add_argument("--name-col", default=Columns.name)
-    p.add_argument("--label-col", default=Columns.label)
     p.add_argument("--text-col", default=Columns.text)
-    p.add_argument("--shards", type=int, required=True)
+    p.add_argument("--shards", type=int, required=True, help="base shard count")
+    p.add_argument("--out-dir", required=True, help="inventory folder")
+    p.set_defaults(func=_inventory)
+
+    p = sub.add_parser("manifest", help="the inventory's clips with their split and label")
+    p.add_argument("--inventory", required=True, help="inventory folder (mersemi inventory)")
+    p.add_argument("--label-csv", required=True)
+    p.add_argument("--test-label-csv")
+    p.add_argument("--name-col", default=Columns.name)
+    p.add_argument("--label-col", default=Columns.label)
     p.add_argument("--out", required=True, help="manifest CSV")
-    p.add_argument("--shard-dir", required=True, help="folder for shard-NNNN.csv files")
     p.set_defaults(func=_manifest)
 
     p = sub.add_parser("synth", help="write the synthetic feature benchmark")
@@ -41,25 +51,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = ssub.add_parser("merge", help="merge per-shard files of one modality")
     m.add_argument("shards", nargs="+")
     m.add_argument("--out", required=True)
-    m.add_argument("--manifest", help="check that exactly the manifest's clips are present")
+    m.add_argument(
+        "--inventory",
+        help="inventory folder: keep each clip's row from the shard that owns it, and check "
+        "that exactly the inventory's clips are present",
+    )
     m.set_defaults(func=_merge)
     i = ssub.add_parser("info", help="print a feature file's attributes and counts as JSON")
     i.add_argument("path")
     i.set_defaults(func=_info)
 
 
-def _manifest(args) -> None:
-    df = build_manifest(
-        labeled_dir=args.labeled_dir,
-        label_csv=args.label_csv,
-        unlabeled_dir=args.unlabeled_dir,
-        test_dir=args.test_dir,
-        test_label_csv=args.test_label_csv,
-        transcript_csv=args.transcript_csv,
-        n_shards=args.shards,
-        columns=Columns(args.name_col, args.label_col, args.text_col),
+def _inventory(args) -> None:
+    update_inventory(
+        args.out_dir,
+        {"labeled": args.labeled_dir, "unlabeled": args.unlabeled_dir, "test": args.test_dir},
+        args.shards,
+        args.transcript_csv,
+        Columns(name=args.name_col, text=args.text_col),
     )
-    write_manifest(df, args.out, args.shard_dir, args.shards)
+
+
+def _manifest(args) -> None:
+    inv = read_inventory(args.inventory)
+    if inv is None:
+        raise InputError(f"{args.inventory}: no inventory (run `mersemi inventory` first)")
+    cols = Columns(name=args.name_col, label=args.label_col)
+    write_csv_atomic(label_clips(inv.clips, args.label_csv, args.test_label_csv, cols), args.out)
 
 
 def _synth(args) -> None:
@@ -69,8 +87,13 @@ def _synth(args) -> None:
 
 
 def _merge(args) -> None:
-    expected = read_manifest(args.manifest)["name"] if args.manifest else None
-    merge_features(args.shards, args.out, expected)
+    owners = None
+    if args.inventory:
+        inv = read_inventory(args.inventory)
+        if inv is None:
+            raise InputError(f"{args.inventory}: no inventory")
+        owners = dict(zip(inv.clips["name"], inv.clips["shard"].map(shard_id), strict=True))
+    merge_features(args.shards, args.out, owners)
 
 
 def _info(args) -> None:

@@ -286,6 +286,18 @@ def make_demo(out: str | os.PathLike, cfg: DemoConfig = DemoConfig(), jobs: int 
     return clips
 
 
+def ensure_demo(out: str | os.PathLike, seed: int = 0) -> None:
+    """Write the demo into `out` unless it is there already, complete and of this seed and
+    version. The workflow calls this when it loads, then reads `out` like a user's folders."""
+    info = Path(out) / "demo.json"
+    if info.is_file():
+        made = json.loads(info.read_text(encoding="utf-8"))
+        if made.get("seed") == seed and made.get("demo_version") == DEMO_VERSION:
+            return
+    log.info("writing the demo dataset into %s (seed %d)", out, seed)
+    make_demo(out, DemoConfig(seed=seed))
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     d = DemoConfig()
     p = sub.add_parser("demo", help="write the small deterministic demo dataset (MER2024 layout)")

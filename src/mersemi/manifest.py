@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import write_csv_atomic
 from .classes import CLASSES
 from .errors import InputError
+from .tables import read_csv_table
 
 log = logging.getLogger(__name__)
 
@@ -49,33 +49,12 @@ def _nfc(s: str) -> str:
     return unicodedata.normalize("NFC", s.strip())
 
 
-def read_csv_table(path: str | os.PathLike, required: list[str], what: str) -> pd.DataFrame:
-    """Read a user CSV as strings; errors name the file and the missing columns."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{what} {path}: file not found") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise InputError(f"{what} {path}: cannot read as UTF-8 CSV ({e})") from None
-    except OSError as e:
-        raise InputError(f"{what} {path}: cannot read ({e.strerror})") from None
-    df.columns = [c.strip() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{what} {path}: missing column(s) {missing}; found {list(df.columns)} "
-            "(column names are set under data.columns in the config)"
-        )
-    return df
-
-
 def _line(i: int) -> int:
     """File line of data row i (0-based), counting the header as line 1."""
     return i + 2
 
 
-def _unique_names(df: pd.DataFrame, col: str, path: Path, what: str) -> list[str]:
+def unique_names(df: pd.DataFrame, col: str, path: Path, what: str) -> list[str]:
     names = [_nfc(n) for n in df[col]]
     first: dict[str, int] = {}
     for i, n in enumerate(names):
@@ -120,7 +99,7 @@ def list_videos(folder: str | os.PathLike, what: str) -> dict[str, Path]:
 
 def _read_labels(path: Path, cols: Columns, what: str) -> dict[str, str]:
     df = read_csv_table(path, [cols.name, cols.label], what)
-    names = _unique_names(df, cols.name, path, what)
+    names = unique_names(df, cols.name, path, what)
     labels: dict[str, str] = {}
     for i, (name, raw) in enumerate(zip(names, df[cols.label], strict=True)):
         label = raw.strip().lower()
@@ -131,6 +110,53 @@ def _read_labels(path: Path, cols: Columns, what: str) -> dict[str, str]:
             )
         labels[name] = label
     return labels
+
+
+def label_clips(
+    clips: pd.DataFrame,
+    label_csv: str | os.PathLike,
+    test_label_csv: str | os.PathLike | None = None,
+    columns: Columns = Columns(),
+) -> pd.DataFrame:
+    """The manifest: the inventory's clips (name, path, source, shard) with split and label.
+
+    Splits: labeled videos are `train`; a clip is `test` if it lies in the test folder or is
+    named in the test-label CSV (MER2024 hid its test clips inside the unlabeled folder); the
+    remaining unlabeled videos are `unlabeled`.
+    """
+    label_csv = Path(label_csv)
+    source = dict(zip(clips["name"], clips["source"], strict=True))
+    labels = _read_labels(label_csv, columns, "label CSV")
+    for i, name in enumerate(labels):
+        if source.get(name) != "labeled":
+            where = " (it is in an unlabeled or test folder)" if name in source else ""
+            raise InputError(
+                f"label CSV {label_csv}, line {_line(i)}: no video named {name!r} in "
+                f"the labeled video folder{where}"
+            )
+    for r in clips[clips["source"] == "labeled"].itertuples():
+        if r.name not in labels:
+            raise InputError(f"labeled video {r.path} has no row in label CSV {label_csv}")
+
+    test_labels: dict[str, str] = {}
+    if test_label_csv:
+        test_label_csv = Path(test_label_csv)
+        test_labels = _read_labels(test_label_csv, columns, "test-label CSV")
+        for i, name in enumerate(test_labels):
+            if source.get(name) not in ("unlabeled", "test"):
+                raise InputError(
+                    f"test-label CSV {test_label_csv}, line {_line(i)}: no video named {name!r} "
+                    "in the unlabeled or test video folder"
+                )
+
+    df = clips[["name", "path", "shard"]].copy()
+    df["split"] = [
+        "train" if s == "labeled" else "test" if s == "test" or n in test_labels else "unlabeled"
+        for n, s in zip(clips["name"], clips["source"], strict=True)
+    ]
+    df["label"] = [labels.get(n) or test_labels.get(n, "") for n in clips["name"]]
+    df = df[MANIFEST_COLUMNS].sort_values("name", kind="stable")
+    return df.reset_index(drop=True)
 
 
 def build_manifest(
@@ -144,90 +170,22 @@ def build_manifest(
     transcript_csv: str | os.PathLike | None = None,
     columns: Columns = Columns(),
 ) -> pd.DataFrame:
-    """Validate the MER2024-style inputs and return the manifest (nothing is written).
+    """Validate MER2024-style inputs straight from their folders and return the manifest,
+    with clips hashed into `n_shards` shards (nothing is written). The workflow goes through
+    `mersemi.inventory` instead, which keeps shards stable as the folders change."""
+    from .inventory import read_transcripts, scan
 
-    Splits: labeled videos are `train`; a clip is `test` if it lies in `test_dir` or is named in
-    the test-label CSV (MER2024 hid its test clips inside the unlabeled folder); the remaining
-    unlabeled videos are `unlabeled`.
-    """
     if n_shards < 1:
         raise InputError(f"shards must be at least 1, got {n_shards}")
-    label_csv, unlabeled_dir = Path(label_csv), Path(unlabeled_dir)
-    labeled = list_videos(labeled_dir, "labeled video folder")
-    unlabeled = list_videos(unlabeled_dir, "unlabeled video folder")
-    tests = list_videos(test_dir, "test video folder") if test_dir else {}
-
-    seen: dict[str, Path] = {}
-    for group in (labeled, unlabeled, tests):
-        for name, path in group.items():
-            if name in seen:
-                raise InputError(f"duplicate clip name {name!r}: {seen[name]} and {path}")
-            seen[name] = path
-
-    labels = _read_labels(label_csv, columns, "label CSV")
-    for i, name in enumerate(labels):
-        if name not in labeled:
-            where = " (it is in an unlabeled or test folder)" if name in seen else ""
-            raise InputError(
-                f"label CSV {label_csv}, line {_line(i)}: no video named {name!r} in "
-                f"labeled video folder {labeled_dir}{where}"
-            )
-    for name, path in labeled.items():
-        if name not in labels:
-            raise InputError(f"labeled video {path} has no row in label CSV {label_csv}")
-
-    test_labels: dict[str, str] = {}
-    if test_label_csv:
-        test_label_csv = Path(test_label_csv)
-        test_labels = _read_labels(test_label_csv, columns, "test-label CSV")
-        for i, name in enumerate(test_labels):
-            if name not in unlabeled and name not in tests:
-                raise InputError(
-                    f"test-label CSV {test_label_csv}, line {_line(i)}: no video named {name!r} "
-                    "in the unlabeled or test video folder"
-                )
-
+    clips = scan({"labeled": labeled_dir, "unlabeled": unlabeled_dir, "test": test_dir})
+    clips["shard"] = [shard_of(n, n_shards) for n in clips["name"]]
     if transcript_csv:
-        transcript_csv = Path(transcript_csv)
-        df = read_csv_table(transcript_csv, [columns.name, columns.text], "transcript CSV")
-        for i, name in enumerate(_unique_names(df, columns.name, transcript_csv, "transcript CSV")):
-            if name not in seen:
-                raise InputError(
-                    f"transcript CSV {transcript_csv}, line {_line(i)}: no video named {name!r}"
-                )
-
-    rows = []
-    for name, path in labeled.items():
-        rows.append((name, str(path), "train", labels[name]))
-    for name, path in unlabeled.items():
-        split = "test" if name in test_labels else "unlabeled"
-        rows.append((name, str(path), split, test_labels.get(name, "")))
-    for name, path in tests.items():
-        rows.append((name, str(path), "test", test_labels.get(name, "")))
-    df = pd.DataFrame(rows, columns=["name", "path", "split", "label"])
-    df["shard"] = [shard_of(n, n_shards) for n in df["name"]]
-    return df.sort_values("name", kind="stable").reset_index(drop=True)
-
-
-def write_manifest(
-    df: pd.DataFrame, manifest_csv: str | os.PathLike, shard_dir: str | os.PathLike, n_shards: int
-) -> None:
-    """Write the manifest and every shard file (empty shards too: the workflow expects all)."""
-    for shard in range(n_shards):
-        write_csv_atomic(df[df["shard"] == shard], shard_path(shard_dir, shard))
-    write_csv_atomic(df, manifest_csv)
-    counts = df["split"].value_counts().to_dict()
-    log.info(
-        "manifest %s: %d clips (%s) in %d shards",
-        manifest_csv,
-        len(df),
-        ", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS),
-        n_shards,
-    )
+        read_transcripts(transcript_csv, clips, columns)
+    return label_clips(clips, label_csv, test_label_csv, columns)
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest or shard file written by `write_manifest` (labels stay '' when absent)."""
+    """Read a manifest written by `mersemi manifest` (labels stay '' when absent)."""
     df = read_csv_table(path, MANIFEST_COLUMNS, "manifest")
     df["shard"] = df["shard"].astype(int)
     return df

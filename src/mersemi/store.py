@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,15 +208,25 @@ def read_features(path: str | os.PathLike, modality: str | None = None) -> Featu
     return FeatureSet(meta, names, features, valid)
 
 
+def shard_of_path(path: str | os.PathLike) -> str:
+    """The shard id in a shard file's name (`.../shard-0007.h5` -> `0007`)."""
+    m = re.fullmatch(r"shard-(\w+)", Path(path).stem)
+    if not m:
+        raise InputError(f"{path}: not a shard file (expected a name like shard-0007.h5)")
+    return m[1]
+
+
 def merge_features(
     shard_paths: Sequence[str | os.PathLike],
     out: str | os.PathLike,
-    expected_names: Iterable[str] | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> FeatureMeta:
     """Merge per-shard files of one modality into one file, checking that they belong together.
 
-    Refuses shards made with different parameters (digest), duplicate names across shards and,
-    when `expected_names` is given (the manifest), any missing or unexpected name.
+    Refuses shards made with different parameters (digest) and duplicate names across shards.
+    With `owners` (clip name -> shard id, from the inventory), a file keeps only the rows of
+    clips its shard owns (stale rows of removed clips, or of clips re-extracted in a newer
+    shard, are dropped) and every owned clip must be present.
     """
     if not shard_paths:
         raise InputError(f"merge into {out}: no shard files given")
@@ -228,31 +239,43 @@ def merge_features(
                 f"{shard_paths[0]} (modality {m.modality}/{first.modality}, model "
                 f"{m.model}/{first.model}, digest {m.digest}/{first.digest})"
             )
-    total = 0
+    keep: list[np.ndarray] = []
     owner: dict[str, str] = {}
     for p in shard_paths:
         with _open(Path(p)) as f:
-            for n in f["names"].asstr()[:]:
-                if n in owner:
-                    raise InputError(f"merge into {out}: name {n!r} in both {owner[n]} and {p}")
-                owner[n] = str(p)
-                total += 1
-    if expected_names is not None:
-        expected = set(expected_names)
-        missing = sorted(expected - owner.keys())
-        extra = sorted(owner.keys() - expected)
-        if missing or extra:
+            names = f["names"].asstr()[:]
+        if owners is None:
+            mask = np.ones(len(names), bool)
+        else:
+            shard = shard_of_path(p)
+            mask = np.array([owners.get(n) == shard for n in names], bool)
+        for n in names[mask]:
+            if n in owner:
+                raise InputError(f"merge into {out}: name {n!r} in both {owner[n]} and {p}")
+            owner[n] = str(p)
+        keep.append(mask)
+    if owners is not None:
+        missing = sorted(owners.keys() - owner.keys())
+        if missing:
             raise InputError(
-                f"merge into {out}: {len(missing)} clip(s) of the manifest missing "
-                f"{missing[:5]}, {len(extra)} not in the manifest {extra[:5]}"
+                f"merge into {out}: {len(missing)} clip(s) of the inventory missing from "
+                f"their shard files: {missing[:5]}"
             )
+    total = sum(int(m.sum()) for m in keep)
     with FeatureWriter(out, first, total) as w:
         start = 0
-        for p in shard_paths:
+        for p, mask in zip(shard_paths, keep, strict=True):
             fs = read_features(p)
-            w.write(start, list(fs.names), fs.features, fs.valid)
-            start += len(fs)
-    log.info("merged %d shard files into %s: %d clips", len(shard_paths), out, total)
+            w.write(start, list(fs.names[mask]), fs.features[mask], fs.valid[mask])
+            start += int(mask.sum())
+    dropped = sum(len(m) - int(m.sum()) for m in keep)
+    log.info(
+        "merged %d shard files into %s: %d clips (%d stale rows dropped)",
+        len(shard_paths),
+        out,
+        total,
+        dropped,
+    )
     return first
 
 

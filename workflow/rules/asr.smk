@@ -3,16 +3,17 @@
 
 rule asr:
     input:
-        **({"provided": DATA["transcript_csv"]} if DATA["transcript_csv"] else {}),
+        **({"provided": TRANSCRIPTS_CSV} if DATA["transcript_csv"] else {}),
+        check=CHECKS / "asr.txt",
         shard=SHARD_CSV,
         audio=rules.audio.output.index,
         models=model_inputs("asr"),
     output:
         RESULTS / "asr" / "shard-{shard}.csv",
     log:
-        "logs/asr/shard-{shard}.log",
+        LOGS / "asr" / "shard-{shard}.log",
     benchmark:
-        "benchmarks/runs/asr/shard-{shard}.tsv"
+        BENCH / "asr" / "shard-{shard}.tsv"
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -21,13 +22,14 @@ rule asr:
         mem_mb=4000,
         runtime=120,
     params:
-        p=stage_params(
-            "asr", name_col=DATA["columns"]["name"], text_col=DATA["columns"]["text"]
-        ),
+        # The inventory's per-shard transcript files have columns name,text.
+        p=stage_params("asr", name_col="name", text_col="text"),
         provided=lambda wc, input: (
-            f"--provided {input.provided}" if "provided" in input.keys() else ""
+            f"--provided {shell_quote(input.provided)}"
+            if "provided" in input.keys()
+            else ""
         ),
         code=code_digest("mersemi.extract.asr"),
     shell:
-        "python -m mersemi extract asr --shard {input.shard} --audio-index {input.audio}"
-        " {params.provided} --out {output} --params {params.p:q} 2> {log}"
+        "python -m mersemi extract asr --shard {input.shard:q} --audio-index {input.audio:q}"
+        " {params.provided} --out {output:q} --params {params.p:q} 2> {log:q}"

@@ -3,14 +3,15 @@
 
 rule audio:
     input:
+        check=CHECKS / "audio.txt",
         shard=SHARD_CSV,
     output:
         index=RESULTS / "audio" / "shard-{shard}.csv",
         wavs=directory(RESULTS / "audio" / "shard-{shard}"),
     log:
-        "logs/audio/shard-{shard}.log",
+        LOGS / "audio" / "shard-{shard}.log",
     benchmark:
-        "benchmarks/runs/audio/shard-{shard}.tsv"
+        BENCH / "audio" / "shard-{shard}.tsv"
     conda:
         "../../envs/media.yaml"
     threads: 2
@@ -21,5 +22,5 @@ rule audio:
         p=stage_params("audio"),
         code=code_digest("mersemi.extract.audio"),
     shell:
-        "python -m mersemi extract audio --shard {input.shard} --out {output.index} --params {params.p:q}"
-        " 2> {log}"
+        "python -m mersemi extract audio --shard {input.shard:q} --out {output.index:q} --params {params.p:q}"
+        " 2> {log:q}"

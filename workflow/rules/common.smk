@@ -1,21 +1,90 @@
-# Shared paths and helpers. Nothing here reads the manifest: cluster jobs re-parse this file.
+# Shared paths and helpers, and the inventory of the input videos (mersemi.inventory).
 import json
+import logging
+import shlex
+import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
+
+# This checkout's package, whatever `mersemi` the interpreter has installed.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
 from mersemi.codedigest import code_digest
+from mersemi.errors import InputError
+from mersemi.inventory import read_inventory, update_inventory
+from mersemi.manifest import Columns
 
 # Rules run `python -m mersemi` from this checkout, also inside conda envs (envs/*.yaml hold
-# the dependencies only).
+# the dependencies only). Without conda, `python` is the interpreter running Snakemake, so
+# `.venv/bin/snakemake` works without activating the venv.
 # Doubled braces: Snakemake formats the prefix with the job's namespace.
+_PATH = (
+    ""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else f"export PATH={Path(sys.executable).parent}:$PATH; "
+)
 shell.prefix(
-    f"export PYTHONPATH={Path(workflow.basedir) / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"{_PATH}export PYTHONPATH={Path(workflow.basedir) / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
 RESULTS = Path(config["results"])
+# Logs and rule benchmarks of this run, beside its results (one folder per config).
+LOGS = RESULTS / "logs"
+BENCH = RESULTS / "benchmarks"
 DATA = config["data"]
-SHARDS = [f"{i:04d}" for i in range(config["shards"])]
+INVENTORY_DIR = RESULTS / "inventory"
+CLIPS = INVENTORY_DIR / "clips.csv"
+SHARD_CSV = INVENTORY_DIR / "shard-{shard}.csv"
+TRANSCRIPTS_CSV = INVENTORY_DIR / "transcripts" / "shard-{shard}.csv"
 MANIFEST = RESULTS / "manifest.csv"
-SHARD_CSV = RESULTS / "shards" / "shard-{shard}.csv"
+CHECKS = RESULTS / "checks"
+
+
+def fail(message):
+    """Stop loading with one line on the terminal (no traceback)."""
+    print(f"mersemi: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def load_inventory():
+    """Update the inventory from the video folders (main process only, writing just the
+    files whose content changed), or read it as the main process left it (cluster jobs,
+    which must not see the folders change under a running workflow)."""
+    if not workflow.is_main_process:
+        inventory = read_inventory(INVENTORY_DIR)
+        if inventory is None:
+            fail(
+                f"{INVENTORY_DIR}: no inventory (start the workflow from the main process)"
+            )
+        return inventory
+    if DATA["demo"]:
+        from mersemi.demo import ensure_demo
+
+        ensure_demo(Path(DATA["label_csv"]).parent, DATA["demo_seed"])
+    folders = {
+        "labeled": DATA["labeled_dir"],
+        "unlabeled": DATA["unlabeled_dir"],
+        "test": DATA["test_dir"],
+    }
+    columns = Columns(name=DATA["columns"]["name"], text=DATA["columns"]["text"])
+    try:
+        return update_inventory(
+            INVENTORY_DIR, folders, config["shards"], DATA["transcript_csv"], columns
+        )
+    except InputError as e:
+        fail(e)
+
+
+logging.getLogger("mersemi.inventory").setLevel(logging.INFO)
+logging.getLogger("mersemi.inventory").addHandler(logging.StreamHandler())
+INVENTORY = load_inventory()
+SHARDS = INVENTORY.shards
+
+
+def shell_quote(value):
+    """One shell word, for values built in Python (`{x:q}` quotes those Snakemake formats)."""
+    return shlex.quote(str(value))
 
 
 def as_json(section):
@@ -24,18 +93,6 @@ def as_json(section):
         section, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
 
-
-# Optional inputs of the manifest rule: config key -> CLI flag.
-OPTIONAL_INPUTS = {
-    "test_dir": "test-dir",
-    "test_label_csv": "test-label-csv",
-    "transcript_csv": "transcript-csv",
-}
-MANIFEST_INPUTS = {
-    "labeled": DATA["labeled_dir"],
-    "unlabeled": DATA["unlabeled_dir"],
-    "labels": DATA["label_csv"],
-} | {key: DATA[key] for key in OPTIONAL_INPUTS if DATA[key]}
 
 EXTRACT = config["extract"]
 MODELS = config["models"]
@@ -59,7 +116,9 @@ def stage_params(stage, **extra):
 
 def labelled(flag, rows):
     """`--flag 'LABEL=PATH'` for each row, quoted for the shell."""
-    return " ".join(f"{flag} {f'{label}={path}'!r}" for label, path in rows.items())
+    return " ".join(
+        f"{flag} {shell_quote(f'{label}={path}')}" for label, path in rows.items()
+    )
 
 
 # ---- training (train.smk)
@@ -107,7 +166,7 @@ def finetune_inputs(step):
 
 def finetune_flags(wc, input):
     return " ".join(
-        f"--{key} {input[key]}"
+        f"--{key} {shell_quote(input[key])}"
         for key in ("pretrained", "init", "pseudo")
         if key in input.keys()
     )

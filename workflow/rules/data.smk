@@ -1,53 +1,32 @@
-# Inputs: the demo dataset (when configured) and the manifest with its shard files.
-
-
-if DATA["demo"]:
-
-    rule demo:
-        output:
-            labeled=directory(DATA["labeled_dir"]),
-            unlabeled=directory(DATA["unlabeled_dir"]),
-            labels=DATA["label_csv"],
-            test_labels=DATA["test_label_csv"],
-            transcripts=DATA["transcript_csv"],
-            truth=Path(DATA["label_csv"]).parent / "demo_truth.csv",
-        log:
-            "logs/demo.log",
-        conda:
-            "../../envs/media.yaml"
-        params:
-            out=lambda wc, output: Path(output.labels).parent,
-            seed=DATA["demo_seed"],
-            code=code_digest("mersemi.demo"),
-        shell:
-            "python -m mersemi demo --out {params.out} --seed {params.seed} 2> {log}"
+# Inputs: the manifest (the inventory's clips with their split and label) and the tiny models.
+# The inventory itself is updated when the workflow loads (common.smk): labels are not part of
+# it, so a label edit reaches training only.
 
 
 rule manifest:
     input:
-        **MANIFEST_INPUTS,
+        **({"test_labels": DATA["test_label_csv"]} if DATA["test_label_csv"] else {}),
+        clips=CLIPS,
+        labels=DATA["label_csv"],
     output:
-        manifest=MANIFEST,
-        shards=expand(SHARD_CSV, shard=SHARDS),
+        MANIFEST,
     log:
-        "logs/manifest.log",
+        LOGS / "manifest.log",
     conda:
         "../../envs/media.yaml"
     params:
-        optional=" ".join(
-            f"--{flag} {DATA[key]}"
-            for key, flag in OPTIONAL_INPUTS.items()
-            if DATA[key]
+        inventory=INVENTORY_DIR,
+        test=lambda wc, input: (
+            f"--test-label-csv {shell_quote(input.test_labels)}"
+            if "test_labels" in input.keys()
+            else ""
         ),
         cols=DATA["columns"],
-        n=config["shards"],
-        shard_dir=RESULTS / "shards",
         code=code_digest("mersemi.commands"),
     shell:
-        "python -m mersemi manifest --labeled-dir {input.labeled} --label-csv {input.labels}"
-        " --unlabeled-dir {input.unlabeled} {params.optional} --name-col {params.cols[name]}"
-        " --label-col {params.cols[label]} --text-col {params.cols[text]} --shards {params.n}"
-        " --out {output.manifest} --shard-dir {params.shard_dir} 2> {log}"
+        "python -m mersemi manifest --inventory {params.inventory:q} --label-csv {input.labels:q}"
+        " {params.test} --name-col {params.cols[name]:q} --label-col {params.cols[label]:q}"
+        " --out {output:q} 2> {log:q}"
 
 
 if MODELS["tiny"]:
@@ -56,11 +35,36 @@ if MODELS["tiny"]:
         output:
             TINY_MODELS,
         log:
-            "logs/tiny_models.log",
+            LOGS / "tiny_models.log",
         conda:
             "../../envs/models.yaml"
         params:
             out=lambda wc, output: Path(output[0]).parent,
             code=code_digest("mersemi.tiny.cli"),
         shell:
-            "python -m mersemi models tiny --out {params.out} 2> {log}"
+            "python -m mersemi models tiny --out {params.out:q} 2> {log:q}"
+
+
+# Before any extraction job: can each stage load its model and tools? Runs on the login node
+# (localrule) and prints its table to the terminal as well as the log.
+rule check_models:
+    input:
+        lambda wc: model_inputs(wc.stage),
+    output:
+        CHECKS / "{stage}.txt",
+    log:
+        LOGS / "checks" / "{stage}.log",
+    wildcard_constraints:
+        stage="|".join(EXTRACT),
+    priority: 100
+    localrule: True
+    conda:
+        "../../envs/models.yaml"
+    params:
+        p=lambda wc: stage_params(wc.stage),
+        code=lambda wc: code_digest(
+            "mersemi.checkmodels", f"mersemi.extract.{wc.stage}"
+        ),
+    shell:
+        "python -m mersemi check-models --stage {wildcards.stage} --params {params.p:q}"
+        " --out {output:q} 2>&1 | tee {log:q}"

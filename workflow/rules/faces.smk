@@ -3,13 +3,14 @@
 
 rule faces:
     input:
+        check=CHECKS / "faces.txt",
         shard=SHARD_CSV,
     output:
         RESULTS / "faces" / "shard-{shard}.h5",
     log:
-        "logs/faces/shard-{shard}.log",
+        LOGS / "faces" / "shard-{shard}.log",
     benchmark:
-        "benchmarks/runs/faces/shard-{shard}.tsv"
+        BENCH / "faces" / "shard-{shard}.tsv"
     conda:
         "../../envs/media.yaml"
     threads: 2
@@ -20,5 +21,5 @@ rule faces:
         p=stage_params("faces"),
         code=code_digest("mersemi.extract.faces"),
     shell:
-        "python -m mersemi extract faces --shard {input.shard} --out {output} --params {params.p:q}"
-        " 2> {log}"
+        "python -m mersemi extract faces --shard {input.shard:q} --out {output:q} --params {params.p:q}"
+        " 2> {log:q}"

@@ -3,15 +3,16 @@
 
 rule visual:
     input:
+        check=CHECKS / "visual.txt",
         shard=SHARD_CSV,
         faces=rules.faces.output[0],
         models=model_inputs("visual"),
     output:
         FEATURES / "visual" / "shard-{shard}.h5",
     log:
-        "logs/visual/shard-{shard}.log",
+        LOGS / "visual" / "shard-{shard}.log",
     benchmark:
-        "benchmarks/runs/visual/shard-{shard}.tsv"
+        BENCH / "visual" / "shard-{shard}.tsv"
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -23,21 +24,22 @@ rule visual:
         p=stage_params("visual"),
         code=code_digest("mersemi.extract.visual"),
     shell:
-        "python -m mersemi extract visual --shard {input.shard} --faces {input.faces} --out {output}"
-        " --params {params.p:q} 2> {log}"
+        "python -m mersemi extract visual --shard {input.shard:q} --faces {input.faces:q} --out {output:q}"
+        " --params {params.p:q} 2> {log:q}"
 
 
 rule acoustic:
     input:
+        check=CHECKS / "acoustic.txt",
         shard=SHARD_CSV,
         audio=rules.audio.output.index,
         models=model_inputs("acoustic"),
     output:
         FEATURES / "acoustic" / "shard-{shard}.h5",
     log:
-        "logs/acoustic/shard-{shard}.log",
+        LOGS / "acoustic" / "shard-{shard}.log",
     benchmark:
-        "benchmarks/runs/acoustic/shard-{shard}.tsv"
+        BENCH / "acoustic" / "shard-{shard}.tsv"
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -49,21 +51,22 @@ rule acoustic:
         p=stage_params("acoustic"),
         code=code_digest("mersemi.extract.acoustic"),
     shell:
-        "python -m mersemi extract acoustic --shard {input.shard} --audio-index {input.audio}"
-        " --out {output} --params {params.p:q} 2> {log}"
+        "python -m mersemi extract acoustic --shard {input.shard:q} --audio-index {input.audio:q}"
+        " --out {output:q} --params {params.p:q} 2> {log:q}"
 
 
 rule text:
     input:
+        check=CHECKS / "text.txt",
         shard=SHARD_CSV,
         transcripts=rules.asr.output[0],
         models=model_inputs("text"),
     output:
         FEATURES / "text" / "shard-{shard}.h5",
     log:
-        "logs/text/shard-{shard}.log",
+        LOGS / "text" / "shard-{shard}.log",
     benchmark:
-        "benchmarks/runs/text/shard-{shard}.tsv"
+        BENCH / "text" / "shard-{shard}.tsv"
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -75,24 +78,26 @@ rule text:
         p=stage_params("text"),
         code=code_digest("mersemi.extract.text"),
     shell:
-        "python -m mersemi extract text --shard {input.shard} --transcripts {input.transcripts}"
-        " --out {output} --params {params.p:q} 2> {log}"
+        "python -m mersemi extract text --shard {input.shard:q} --transcripts {input.transcripts:q}"
+        " --out {output:q} --params {params.p:q} 2> {log:q}"
 
 
 rule merge_features:
     input:
         shards=expand(FEATURES / "{{modality}}" / "shard-{shard}.h5", shard=SHARDS),
-        manifest=MANIFEST,
+        clips=CLIPS,
     output:
         FEATURES / "{modality}.h5",
     log:
-        "logs/merge/{modality}.log",
+        LOGS / "merge" / "{modality}.log",
     wildcard_constraints:
         modality="visual|acoustic|text",
     conda:
         "../../envs/media.yaml"
     params:
+        inventory=INVENTORY_DIR,
         code=code_digest("mersemi.commands"),
     shell:
-        "python -m mersemi store merge {input.shards} --manifest {input.manifest} --out {output}"
-        " 2> {log}"
+        "python -m mersemi store merge {input.shards:q} --inventory {params.inventory:q}"
+        " --out {output:q}"
+        " 2> {log:q}"

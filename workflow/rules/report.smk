@@ -12,7 +12,7 @@ rule report:
     output:
         RESULTS / "report.html",
     log:
-        "logs/report.log",
+        LOGS / "report.log",
     conda:
         "../../envs/media.yaml"
     params:

@@ -10,9 +10,9 @@ rule pretrain:
         model=T / "pretrain" / "{pt}" / "model.pt",
         metrics=T / "pretrain" / "{pt}" / "metrics.json",
     log:
-        "logs/train/pretrain_{pt}.log",
+        LOGS / "train/pretrain_{pt}.log",
     benchmark:
-        "benchmarks/runs/train/pretrain_{pt}.tsv"
+        BENCH / "train/pretrain_{pt}.tsv"
     wildcard_constraints:
         pt="nee|no_nee",
     conda:
@@ -41,9 +41,9 @@ rule baseline:
         predictions=T / "baseline" / "predictions.csv",
         metrics=T / "baseline" / "metrics.json",
     log:
-        "logs/train/baseline.log",
+        LOGS / "train/baseline.log",
     benchmark:
-        "benchmarks/runs/train/baseline.tsv"
+        BENCH / "train/baseline.tsv"
     conda:
         "../../envs/train.yaml"
     threads: 2
@@ -73,9 +73,9 @@ for _step in (1, 2):
             predictions=T / "{variant}" / f"step{_step}" / "predictions.csv",
             metrics=T / "{variant}" / f"step{_step}" / "metrics.json",
         log:
-            f"logs/train/{{variant}}_step{_step}.log",
+            LOGS / f"train/{{variant}}_step{_step}.log",
         benchmark:
-            f"benchmarks/runs/train/{{variant}}_step{_step}.tsv"
+            BENCH / f"train/{{variant}}_step{_step}.tsv"
         wildcard_constraints:
             variant="|".join(VARIANTS),
         conda:
@@ -111,7 +111,7 @@ rule pseudo_labels:
         audit=T / "{variant}" / "pseudo" / "audit.json",
         sweep=T / "{variant}" / "pseudo" / "sweep.csv",
     log:
-        "logs/train/{variant}_pseudo.log",
+        LOGS / "train/{variant}_pseudo.log",
     conda:
         "../../envs/train.yaml"
     params:
@@ -134,7 +134,7 @@ rule vote:
         metrics=T / "{variant}" / "{step}" / "vote" / "metrics.json",
         submission=T / "{variant}" / "{step}" / "vote" / "submission.csv",
     log:
-        "logs/train/{variant}_{step}_vote.log",
+        LOGS / "train/{variant}_{step}_vote.log",
     wildcard_constraints:
         step="step1|step2",
     conda:
@@ -154,7 +154,7 @@ rule submission:
     output:
         RESULTS / "submission.csv",
     log:
-        "logs/submission.log",
+        LOGS / "submission.log",
     conda:
         "../../envs/media.yaml"
     shell:
@@ -169,7 +169,7 @@ rule ablations:
         md=RESULTS / "ablations" / "table1.md",
         json=RESULTS / "ablations" / "table1.json",
     log:
-        "logs/train/ablations.log",
+        LOGS / "train/ablations.log",
     conda:
         "../../envs/train.yaml"
     params:

@@ -33,8 +33,8 @@ import pandas as pd
 
 from ..atomic import write_csv_atomic
 from ..errors import InputError
-from ..manifest import read_manifest
 from ..store import FeatureMeta, write_features
+from ..tables import read_csv_table
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +50,14 @@ RUNTIME_KEYS = frozenset({"device", "workers", "prefetch", "batch_size", "span_c
 class Clip:
     name: str
     path: Path
-    split: str = ""
-    label: str = ""
 
 
 def read_shard(path: str | os.PathLike) -> list[Clip]:
-    """The clips of a shard CSV (or a whole manifest), in file order."""
-    df = read_manifest(path)
-    return [
-        Clip(name=r.name, path=Path(r.path), split=r.split, label=r.label)
-        for r in df.itertuples(index=False)
-    ]
+    """The clips (name, path) of an inventory shard CSV or a manifest, in file order.
+
+    Extraction sees names and paths only: labels and splits must not change its inputs."""
+    df = read_csv_table(path, ["name", "path"], "shard")
+    return [Clip(name=n, path=Path(p)) for n, p in zip(df["name"], df["path"], strict=True)]
 
 
 # --------------------------------------------------------------------------- params

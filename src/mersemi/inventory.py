@@ -1,0 +1,216 @@
+"""The inventory: which videos exist, and which extraction shard each one belongs to.
+
+It is what extraction depends on, and nothing else is: labels, splits and test labels reach
+training only (`manifest.build_manifest`), transcripts reach the ASR/text stages of their
+own shard only. The Snakefile updates it when it loads (main process only), writing a file
+only when its content changes, so Snakemake's timestamps see exactly what an edit touched:
+
+    inventory/clips.csv              name, path, source, shard, size, mtime_ns (every clip)
+    inventory/shard-NNNN.csv         name, path: the clips a shard extracts; never rewritten
+    inventory/transcripts/shard-NNNN.csv   name, text: provided transcripts of a live shard
+    inventory/inventory.json         shards (the config's count), next_shard
+
+Shards are append-only. The first build hashes names into `shards` base shards
+(`manifest.shard_of`). Afterwards a clip keeps its shard while its file is unchanged (same
+path, size and mtime); new clips, and clips whose file changed in place, go into new shards
+numbered from `next_shard`, at most (all clips / `shards`) each. So adding N clips extracts
+about N clips, a fixed video is extracted again, and nothing else is touched. Removed or
+moved clips leave stale rows in their old shard's outputs; the merge keeps for each clip
+only the row of the shard that the inventory assigns it (`store.merge_features`). Changing `shards`
+starts over from a fresh hash (a full extraction).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_path
+from .errors import InputError
+from .manifest import Columns, list_videos, shard_of, unique_names
+from .tables import read_csv_table
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("labeled", "unlabeled", "test")
+COLUMNS = ["name", "path", "source", "shard", "size", "mtime_ns"]
+DEFAULT_COLUMNS = Columns()
+
+
+def shard_id(shard: int) -> str:
+    return f"{shard:04d}"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    clips: pd.DataFrame  # COLUMNS, sorted by name
+    n_shards: int  # base shard count (config `shards`)
+    next_shard: int  # the number the next new shard gets
+
+    @property
+    def shards(self) -> list[str]:
+        """Live shards (those that hold a current clip), as file ids."""
+        return [shard_id(s) for s in sorted(set(self.clips["shard"]))]
+
+
+# --------------------------------------------------------------------------- pure core
+
+
+def assign_shards(
+    current: pd.DataFrame, previous: Inventory | None, n_shards: int
+) -> tuple[pd.DataFrame, int]:
+    """Give every clip of `current` (name, path, source, size, mtime_ns) a shard.
+
+    Returns the clips with a `shard` column and the next free shard number. Clips unchanged
+    since `previous` keep their shard; the others fill new shards (in name order).
+    """
+    current = current.sort_values("name", kind="stable").reset_index(drop=True)
+    if previous is None or previous.n_shards != n_shards:
+        shards = [shard_of(n, n_shards) for n in current["name"]]
+        return current.assign(shard=shards)[COLUMNS], n_shards
+    key = ["name", "path", "size", "mtime_ns"]
+    kept = current.merge(previous.clips[[*key, "shard"]], on=key, how="left")
+    new = kept["shard"].isna().to_numpy()
+    next_shard = previous.next_shard
+    if new.any():
+        size = max(1, math.ceil(len(current) / n_shards))
+        count = int(new.sum())
+        kept.loc[new, "shard"] = [next_shard + i // size for i in range(count)]
+        next_shard += math.ceil(count / size)
+    return kept.astype({"shard": int})[COLUMNS], next_shard
+
+
+# --------------------------------------------------------------------------- I/O edge
+
+
+def scan(folders: Mapping[str, str | os.PathLike | None]) -> pd.DataFrame:
+    """Every video of the source folders with its size and mtime (errors name the file)."""
+    rows, seen = [], {}
+    for source in SOURCES:
+        if not folders.get(source):
+            continue
+        for name, path in list_videos(folders[source], f"{source} video folder").items():
+            if name in seen:
+                raise InputError(f"duplicate clip name {name!r}: {seen[name]} and {path}")
+            seen[name] = path
+            try:
+                st = path.stat()
+            except OSError as e:
+                raise InputError(f"video {path}: cannot stat ({e.strerror})") from None
+            rows.append((name, str(path), source, st.st_size, st.st_mtime_ns))
+    return pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "shard"])
+
+
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue().encode("utf-8")
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically write `data` unless the file already holds exactly it (keeps its mtime)."""
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return True
+
+
+def read_inventory(out_dir: str | os.PathLike) -> Inventory | None:
+    out_dir = Path(out_dir)
+    state, clips = out_dir / "inventory.json", out_dir / "clips.csv"
+    if not (state.is_file() and clips.is_file()):
+        return None
+    info = json.loads(state.read_text(encoding="utf-8"))
+    df = pd.read_csv(clips, dtype={"name": str, "path": str, "source": str}, keep_default_na=False)
+    return Inventory(df, int(info["shards"]), int(info["next_shard"]))
+
+
+def read_transcripts(
+    path: str | os.PathLike, clips: pd.DataFrame, columns: Columns
+) -> pd.DataFrame:
+    """The provided transcripts (name, text).
+
+    Rows of videos that are not in the folders are kept with a warning (a clip removed from
+    the data may keep its transcript row); a CSV that names none of them is an error."""
+    path = Path(path)
+    df = read_csv_table(path, [columns.name, columns.text], "transcript CSV")
+    texts = pd.DataFrame(
+        {"name": unique_names(df, columns.name, path, "transcript CSV"), "text": df[columns.text]}
+    )
+    known = texts["name"].isin(set(clips["name"])).to_numpy()
+    if len(texts) and not known.any():
+        raise InputError(
+            f"transcript CSV {path}: none of its {len(texts)} names is a video in the "
+            f"folders (line 2: {texts['name'].iloc[0]!r}); is it the right file?"
+        )
+    if not known.all():
+        lines = [i + 2 for i in (~known).nonzero()[0][:5]]
+        log.warning(
+            "transcript CSV %s: %d row(s) name no video in the folders (lines %s)",
+            path,
+            int((~known).sum()),
+            ", ".join(map(str, lines)),
+        )
+    return texts
+
+
+def update_inventory(
+    out_dir: str | os.PathLike,
+    folders: Mapping[str, str | os.PathLike | None],
+    n_shards: int,
+    transcript_csv: str | os.PathLike | None = None,
+    columns: Columns = DEFAULT_COLUMNS,
+) -> Inventory:
+    """Scan the folders, assign shards, and write the inventory files that changed."""
+    if n_shards < 1:
+        raise InputError(f"shards must be at least 1, got {n_shards}")
+    out_dir = Path(out_dir)
+    previous = read_inventory(out_dir)
+    clips, next_shard = assign_shards(scan(folders), previous, n_shards)
+    if clips.empty:
+        raise InputError(f"no videos in {', '.join(str(f) for f in folders.values() if f)}")
+    inv = Inventory(clips, n_shards, next_shard)
+    texts = read_transcripts(transcript_csv, clips, columns) if transcript_csv else None
+
+    written = []
+    for shard, group in clips.groupby("shard"):
+        sid = shard_id(shard)
+        part = out_dir / f"shard-{sid}.csv"
+        # A shard's clip list is fixed when the shard is made; a rebuild (new `shards`)
+        # rewrites it only if its content differs.
+        fresh = previous is None or previous.n_shards != n_shards or not part.is_file()
+        if fresh and write_if_changed(part, _csv_bytes(group[["name", "path"]])):
+            written.append(part.name)
+        if texts is not None:
+            # The transcripts of the clips the shard file lists (removed ones too), so that
+            # removing a clip does not rerun its shard's ASR and text stages.
+            listed = pd.read_csv(part, usecols=["name"], dtype=str, keep_default_na=False)
+            rows = texts[texts["name"].isin(set(listed["name"]))]
+            tpath = out_dir / "transcripts" / f"shard-{sid}.csv"
+            if write_if_changed(tpath, _csv_bytes(rows)):
+                written.append(f"transcripts/{tpath.name}")
+    if write_if_changed(out_dir / "clips.csv", _csv_bytes(clips)):
+        written.append("clips.csv")
+    state = json.dumps({"shards": n_shards, "next_shard": next_shard}, indent=2) + "\n"
+    write_if_changed(out_dir / "inventory.json", state.encode())
+    counts = clips["source"].value_counts().to_dict()
+    log.info(
+        "inventory %s: %d clips (%s) in %d live shards; updated: %s",
+        out_dir,
+        len(clips),
+        ", ".join(f"{s} {counts.get(s, 0)}" for s in SOURCES),
+        len(inv.shards),
+        ", ".join(written[:6]) + (f" and {len(written) - 6} more" if len(written) > 6 else "")
+        if written
+        else "nothing",
+    )
+    return inv

@@ -1,0 +1,29 @@
+"""Reading the user's CSV files: strings only, errors that name the file and the columns."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError
+
+
+def read_csv_table(path: str | os.PathLike, required: list[str], what: str) -> pd.DataFrame:
+    """Read a user CSV as strings; errors name the file and the missing columns."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{what} {path}: file not found") from None
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise InputError(f"{what} {path}: cannot read as UTF-8 CSV ({e})") from None
+    except OSError as e:
+        raise InputError(f"{what} {path}: cannot read ({e.strerror})") from None
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{what} {path}: missing column(s) {missing}; found {list(df.columns)} "
+            "(column names are set under data.columns in the config)"
+        )
+    return df

@@ -1,0 +1,152 @@
+"""The inventory: data edits touch only the inventory files they change."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from mersemi.errors import InputError
+from mersemi.inventory import read_inventory, update_inventory
+from mersemi.manifest import Columns, shard_of
+
+
+def folders(root):
+    return {"labeled": root / "labeled", "unlabeled": root / "unlabeled"}
+
+
+def snapshot(inv_dir):
+    """file -> (mtime_ns, bytes) of every inventory file."""
+    return {
+        p.relative_to(inv_dir).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(inv_dir.rglob("*.csv"))
+    }
+
+
+def changed(before, after):
+    return sorted(k for k in after if before.get(k) != after[k])
+
+
+@pytest.fixture
+def tree(video_tree):
+    root = video_tree(labeled=[f"l{i}" for i in range(20)], unlabeled=[f"u{i}" for i in range(60)])
+    (root / "tr.csv").write_text(
+        "name,chinese\n" + "".join(f"u{i},句子{i}\n" for i in range(60)), encoding="utf-8"
+    )
+    return root
+
+
+def build(root, shards=4, transcripts=True):
+    return update_inventory(
+        root / "inv", folders(root), shards, root / "tr.csv" if transcripts else None
+    )
+
+
+def test_first_build_hashes_names_into_the_base_shards(tree):
+    inv = build(tree)
+    clips = inv.clips.set_index("name")
+    assert len(clips) == 80 and set(clips["source"]) == {"labeled", "unlabeled"}
+    assert all(clips.loc[n, "shard"] == shard_of(n, 4) for n in clips.index)
+    assert inv.shards == ["0000", "0001", "0002", "0003"]
+    part = pd.read_csv(tree / "inv" / "shard-0002.csv")
+    assert list(part.columns) == ["name", "path"]  # no labels, no splits
+    assert set(part["name"]) == set(clips.index[clips["shard"] == 2])
+    texts = pd.read_csv(tree / "inv" / "transcripts" / "shard-0002.csv")
+    assert set(texts["name"]) == set(part["name"]) - {f"l{i}" for i in range(20)}
+
+
+def test_unchanged_folders_rewrite_nothing(tree):
+    build(tree)
+    before = snapshot(tree / "inv")
+    build(tree)
+    assert changed(before, snapshot(tree / "inv")) == []
+
+
+def test_added_clips_go_to_a_new_shard_and_old_shards_stay(tree):
+    first = build(tree)
+    before = snapshot(tree / "inv")
+    for i in range(60, 65):
+        (tree / "unlabeled" / f"u{i}.mp4").write_bytes(b"new")
+    inv = build(tree)
+    clips = inv.clips.set_index("name")
+    old = first.clips.set_index("name")["shard"]
+    pd.testing.assert_series_equal(clips.loc[old.index, "shard"], old)
+    assert set(clips.loc[[f"u{i}" for i in range(60, 65)], "shard"]) == {4}
+    assert inv.shards[-1] == "0004" and inv.next_shard == 5
+    # Only the new shard's files and the clip list are written: no old shard reruns.
+    assert changed(before, snapshot(tree / "inv")) == [
+        "clips.csv",
+        "shard-0004.csv",
+        "transcripts/shard-0004.csv",
+    ]
+
+
+def test_many_added_clips_fill_shards_of_base_size(tree):
+    build(tree)
+    for i in range(60, 110):
+        (tree / "unlabeled" / f"u{i}.mp4").touch()
+    inv = build(tree)
+    sizes = inv.clips.groupby("shard").size()
+    assert sizes.loc[4:].tolist() == [33, 17]  # 130 clips / 4 base shards: 33 a shard
+
+
+def test_a_video_changed_in_place_is_extracted_again_alone(tree):
+    build(tree)
+    before = snapshot(tree / "inv")
+    video = tree / "unlabeled" / "u7.mp4"
+    video.write_bytes(b"fixed video")
+    inv = build(tree)
+    assert inv.clips.set_index("name").loc["u7", "shard"] == 4
+    assert (inv.clips["shard"] == 4).sum() == 1
+    assert "shard-0004.csv" in changed(before, snapshot(tree / "inv"))
+    # A touch alone (same size, new mtime) counts too: the file may have been replaced.
+    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
+    assert build(tree).clips.set_index("name").loc["u7", "shard"] == 5
+
+
+def test_removed_clip_leaves_the_shard_file_alone(tree):
+    build(tree)
+    before = snapshot(tree / "inv")
+    (tree / "unlabeled" / "u3.mp4").unlink()
+    inv = build(tree)
+    assert "u3" not in set(inv.clips["name"])
+    changes = changed(before, snapshot(tree / "inv"))
+    assert changes == ["clips.csv"]  # its shard keeps its transcripts too: nothing reruns
+
+
+def test_transcript_edit_rewrites_its_shard_transcripts_only(tree):
+    inv = build(tree)
+    shard = inv.clips.set_index("name").loc["u5", "shard"]
+    before = snapshot(tree / "inv")
+    text = (tree / "tr.csv").read_text(encoding="utf-8").replace("句子5\n", "改过的句子\n")
+    (tree / "tr.csv").write_text(text, encoding="utf-8")
+    build(tree)
+    assert changed(before, snapshot(tree / "inv")) == [f"transcripts/shard-{shard:04d}.csv"]
+
+
+def test_changing_the_shard_count_starts_over(tree):
+    build(tree)
+    (tree / "unlabeled" / "u60.mp4").touch()
+    build(tree)
+    inv = build(tree, shards=2)
+    assert inv.shards == ["0000", "0001"] and inv.next_shard == 2
+    assert read_inventory(tree / "inv").n_shards == 2
+
+
+def test_errors_name_the_file_and_line(tree):
+    (tree / "tr.csv").write_text("name,chinese\nghost,不在\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"tr.csv: none of its 1 names is a video .*'ghost'"):
+        build(tree)
+    (tree / "tr.csv").write_text("name,chinese\nu1,好\nu1,不在\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"tr.csv, line 3: duplicate name 'u1'"):
+        build(tree)
+    (tree / "unlabeled" / "notes.txt").touch()
+    with pytest.raises(InputError, match=r"'notes.txt' is not a video"):
+        build(tree)
+    assert not (tree / "inv").exists()  # nothing written on bad input
+
+
+def test_configurable_transcript_columns(tree):
+    (tree / "tr.csv").write_text("clip,text\nu1,你好\n", encoding="utf-8")
+    update_inventory(tree / "inv", folders(tree), 1, tree / "tr.csv", Columns("clip", text="text"))
+    texts = pd.read_csv(tree / "inv" / "transcripts" / "shard-0000.csv")
+    assert texts.to_dict("records") == [{"name": "u1", "text": "你好"}]
