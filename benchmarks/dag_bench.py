@@ -201,8 +201,9 @@ def main() -> None:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"\n{result['clips']} clips, {args.shards} shards; full DAG: "
-          f"{result['full_run']['jobs']} jobs planned in {result['full_run']['plan_s']} s\n")  # fmt: skip
+    full = result["full_run"]
+    print(f"\n{result['clips']} clips, {args.shards} shards; full DAG: {full['jobs']} jobs planned "
+          f"in {full['plan_s']} s\n")  # fmt: skip
     print("| edit | plan (s) | extraction jobs | clips extracted per stage | other jobs |")
     print("|---|---|---|---|---|")
     for what, r in results.items():
