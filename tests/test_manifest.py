@@ -129,3 +129,12 @@ def test_non_ascii_names_round_trip(video_tree, tmp_path):
     df = _build(root, n_shards=2)
     write_csv_atomic(df, tmp_path / "m.csv")
     assert "开心_01" in set(read_manifest(tmp_path / "m.csv")["name"])
+
+
+def test_non_utf8_file_name_is_named(video_tree):
+    import os
+
+    root = video_tree()
+    os.close(os.open(os.fsencode(root / "unlabeled") + b"/bad\xff.mp4", os.O_CREAT))
+    with pytest.raises(InputError, match=r"file name b'bad\\xff.mp4' is not valid UTF-8"):
+        _build(root)

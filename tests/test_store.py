@@ -140,3 +140,22 @@ def test_unreadable_file_is_named(tmp_path):
 def test_empty_shard_is_valid(tmp_path):
     write_features(tmp_path / "e.h5", meta(), [], np.zeros((0, 4), np.float32), [])
     assert len(read_features(tmp_path / "e.h5")) == 0
+
+
+def test_temp_files_of_long_names_fit_and_stale_ones_are_cleaned(tmp_path):
+    from mersemi.atomic import atomic_path
+
+    long = tmp_path / ("视" * 80 + ".wav")  # 240 bytes: the decorated temp name would not fit
+    with atomic_path(long) as tmp:
+        assert len(os.fsencode(tmp.name)) <= 255
+        tmp.write_bytes(b"x")
+    assert long.read_bytes() == b"x"
+
+    final = tmp_path / "shard-0001.h5"
+    stale = tmp_path / ".shard-0001.h5.99999999.tmp"  # left by a job killed with -9
+    stale.write_bytes(b"half")
+    other = tmp_path / ".shard-0002.h5.99999999.tmp"
+    other.write_bytes(b"another output's")
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(b"done")
+    assert not stale.exists() and other.exists() and final.read_bytes() == b"done"

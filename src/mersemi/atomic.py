@@ -1,16 +1,36 @@
 """Write-to-temp-then-rename, so a killed job never leaves a readable half file."""
 
 import contextlib
+import glob
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+NAME_MAX = 255  # bytes in one path component on Linux and macOS file systems
+
+
+def _temp_prefix(final: Path) -> str:
+    # A clip name near NAME_MAX leaves no room for the temp decoration: hash it instead.
+    prefix = f".{final.name}"
+    if len(os.fsencode(f"{prefix}.{os.getpid()}.tmp")) > NAME_MAX:
+        prefix = ".~" + hashlib.blake2b(os.fsencode(final.name), digest_size=12).hexdigest()
+    return prefix
+
 
 def temp_path(final: str | os.PathLike) -> Path:
-    """A hidden temp name beside `final` (same directory, so the rename is atomic)."""
+    """A hidden temp name beside `final` (same directory, so the rename is atomic).
+
+    Temp files of the same final name left by a killed earlier writer are removed here: one
+    job alone writes a given output, so any such file is stale."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    prefix = _temp_prefix(final)
+    tmp = final.with_name(f"{prefix}.{os.getpid()}.tmp")
+    for stale in final.parent.glob(f"{glob.escape(prefix)}.*.tmp"):
+        if stale != tmp:
+            stale.unlink(missing_ok=True)
+    return tmp
 
 
 @contextlib.contextmanager

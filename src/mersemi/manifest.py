@@ -82,6 +82,13 @@ def list_videos(folder: str | os.PathLike, what: str) -> dict[str, Path]:
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or entry.is_dir():
             continue
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                f"{what} {folder}: file name {os.fsencode(entry.name)!r} is not valid UTF-8 "
+                "(clip names go into CSV and HDF5 files); rename it"
+            ) from None
         if entry.suffix.lower() not in VIDEO_EXTENSIONS:
             raise InputError(
                 f"{what} {folder}: {entry.name!r} is not a video "
