@@ -187,7 +187,9 @@ def _profile_gpu_rules() -> set[str]:
     return {r for r, res in profile.get("set-resources", {}).items() if res.get("gpu")}
 
 
-SKIP_PARTS = {"logs", "benchmarks", ".snakemake", "snakemake.out"}
+# The inventory records each video's mtime and the checks name tool paths: both differ
+# between two runs by design.
+SKIP_PARTS = {"logs", "benchmarks", ".snakemake", "snakemake.out", "inventory", "checks"}
 
 
 def _same_tree(a: Path, b: Path) -> list[str]:
