@@ -159,3 +159,21 @@ def test_temp_files_of_long_names_fit_and_stale_ones_are_cleaned(tmp_path):
     with atomic_path(final) as tmp:
         tmp.write_bytes(b"done")
     assert not stale.exists() and other.exists() and final.read_bytes() == b"done"
+
+
+def test_disk_full_is_one_line(monkeypatch, capsys):
+    import errno
+
+    from mersemi import commands
+    from mersemi.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(
+            errno.ENOSPC,
+            "Can't close file (file write failed: filename = '/r/.visual.h5.12.tmp', errno = 28)",
+        )
+
+    monkeypatch.setattr(commands, "merge_features", full)
+    assert main(["store", "merge", "a.h5", "--out", "m.h5"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "disk full" in err and "/r/.visual.h5.12.tmp" in err

@@ -5,7 +5,9 @@ Subcommands live beside the code they drive; each module in COMMANDS has
 """
 
 import argparse
+import errno
 import importlib
+import re
 import logging
 import sys
 
@@ -54,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"mersemi {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        # h5py puts the file name inside its message; the temp file is already removed.
+        named = re.search(r"filename = '([^']*)'", str(e))
+        where = e.filename or (named[1] if named else None)
+        print(
+            f"mersemi {args.command}: error: disk full (no space left on device)"
+            f"{f' writing {where}' if where else ''}; free space, then rerun",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":
