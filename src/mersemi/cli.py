@@ -7,8 +7,8 @@ Subcommands live beside the code they drive; each module in COMMANDS has
 import argparse
 import errno
 import importlib
-import re
 import logging
+import re
 import sys
 
 from . import __version__
