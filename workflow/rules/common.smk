@@ -22,11 +22,10 @@ from mersemi.manifest import Columns
 _PATH = (
     ""
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    else f"export PATH={Path(sys.executable).parent}:$PATH; "
+    else f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
 )
-shell.prefix(
-    f"{_PATH}export PYTHONPATH={Path(workflow.basedir) / 'src'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
-)
+_SRC = shlex.quote(str(Path(workflow.basedir) / "src"))
+shell.prefix(f"{_PATH}export PYTHONPATH={_SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 RESULTS = Path(config["results"])
 # Logs and rule benchmarks of this run, beside its results (one folder per config).
