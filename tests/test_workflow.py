@@ -191,26 +191,3 @@ def test_video_fixed_in_place_is_extracted_again(copy_of_demo):
     shutil.copy(videos[1], videos[0])  # the "fixed" file replaces the old one
     jobs = planned(run)
     assert {s: jobs.get(s) for s in STAGES} == dict.fromkeys(STAGES, 1), jobs
-
-
-def test_paths_with_spaces_and_shell_syntax_reach_commands_intact(copy_of_demo):
-    run, config, data = copy_of_demo
-    odd = run / "my data $(touch PWNED)"
-    shutil.move(data, odd)
-    edited = yaml.safe_load(yaml.safe_dump(config))
-    edited["data"] |= {
-        "demo": False,
-        "labeled_dir": f"{odd.name}/labeled",
-        "label_csv": f"{odd.name}/labels.csv",
-        "unlabeled_dir": f"{odd.name}/unlabeled",
-        "test_label_csv": f"{odd.name}/test_labels.csv",
-        "transcript_csv": f"{odd.name}/transcripts.csv",
-        "pool_truth_csv": f"{odd.name}/demo_truth.csv",
-    }
-    edited["results"] = "results 2"
-    (run / "config.yaml").write_text(yaml.safe_dump(edited))
-    proc = snakemake(run, "results 2/manifest.csv", "results 2/checks/audio.txt")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    manifest = pd.read_csv(run / "results 2" / "manifest.csv")
-    assert manifest["path"].str.startswith(odd.name).all()
-    assert not list(run.rglob("PWNED"))
