@@ -4,8 +4,7 @@ import argparse
 import json
 
 from .atomic import write_csv_atomic
-from .errors import InputError
-from .inventory import read_inventory, shard_id, update_inventory
+from .inventory import require_inventory, update_inventory
 from .manifest import Columns, label_clips
 from .store import merge_features, read_features
 from .synth import MAX_UNLABELED, SynthConfig, make_synth
@@ -73,9 +72,7 @@ def _inventory(args) -> None:
 
 
 def _manifest(args) -> None:
-    inv = read_inventory(args.inventory)
-    if inv is None:
-        raise InputError(f"{args.inventory}: no inventory (run `mersemi inventory` first)")
+    inv = require_inventory(args.inventory)
     cols = Columns(name=args.name_col, label=args.label_col)
     write_csv_atomic(label_clips(inv.clips, args.label_csv, args.test_label_csv, cols), args.out)
 
@@ -87,12 +84,7 @@ def _synth(args) -> None:
 
 
 def _merge(args) -> None:
-    owners = None
-    if args.inventory:
-        inv = read_inventory(args.inventory)
-        if inv is None:
-            raise InputError(f"{args.inventory}: no inventory")
-        owners = dict(zip(inv.clips["name"], inv.clips["shard"].map(shard_id), strict=True))
+    owners = require_inventory(args.inventory).owners if args.inventory else None
     merge_features(args.shards, args.out, owners)
 
 

@@ -56,6 +56,11 @@ class Inventory:
     next_shard: int  # the number the next new shard gets
 
     @property
+    def owners(self) -> dict[str, str]:
+        """Clip name -> the id of the shard that extracts it."""
+        return dict(zip(self.clips["name"], self.clips["shard"].map(shard_id), strict=True))
+
+    @property
     def shards(self) -> list[str]:
         """Live shards (those that hold a current clip), as file ids."""
         return [shard_id(s) for s in sorted(set(self.clips["shard"]))]
@@ -132,6 +137,13 @@ def read_inventory(out_dir: str | os.PathLike) -> Inventory | None:
     info = json.loads(state.read_text(encoding="utf-8"))
     df = pd.read_csv(clips, dtype={"name": str, "path": str, "source": str}, keep_default_na=False)
     return Inventory(df, int(info["shards"]), int(info["next_shard"]))
+
+
+def require_inventory(out_dir: str | os.PathLike) -> Inventory:
+    inv = read_inventory(out_dir)
+    if inv is None:
+        raise InputError(f"{out_dir}: no inventory (run `mersemi inventory` or the workflow)")
+    return inv
 
 
 def read_transcripts(
