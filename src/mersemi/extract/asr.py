@@ -251,22 +251,22 @@ class WenetRecognizer:
 
     def _resolve_decoding(self) -> str:
         p, zip_path = self.params, self.model_dir / "final.zip"
-        if p.decoding == "auto":
-            if self.has_decoder:
-                return "attention_rescoring"
-            log.info("asr: %s has no attention decoder; decoding with ctc_prefix_beam", zip_path)
-            return "ctc_prefix_beam"
         if p.decoding == "attention_rescoring" and not self.has_decoder:
             raise InputError(
                 f"{STAGE}: {zip_path} has no forward_attention_decoder, so attention_rescoring "
                 "is impossible; set decoding: ctc_prefix_beam (or auto)"
             )
-        if p.decoding == "attention_rescoring" and p.reverse_weight > 0 and not self.bidirectional:
+        if self.has_decoder and p.reverse_weight > 0 and not self.bidirectional:
             raise InputError(
                 f"{STAGE}: reverse_weight {p.reverse_weight} needs a bidirectional decoder, but "
                 f"{zip_path} has a left-to-right one only; set reverse_weight: 0"
             )
-        return p.decoding
+        if p.decoding != "auto":
+            return p.decoding
+        if self.has_decoder:
+            return "attention_rescoring"
+        log.info("asr: %s has no attention decoder; decoding with ctc_prefix_beam", zip_path)
+        return "ctc_prefix_beam"
 
     def modes(self) -> tuple[str, ...]:
         """Every decoding mode this model offers (for the per-mode CER)."""
