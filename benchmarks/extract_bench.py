@@ -222,7 +222,47 @@ def bench_asr(ctx: Context) -> dict:
     batched = _run("asr", ctx, out, {**base, "workers": 2}, audio_index=index) - load
     single = _run("asr", ctx, ctx.work / "asr1.csv", {**base, "workers": 0}, audio_index=index)
     ctx.outputs["asr"] = out
-    return {"batched_s": batched, "single_s": single - load, "model": "tiny wenet"}
+    return {
+        "batched_s": batched,
+        "single_s": single - load,
+        "model": "tiny wenet",
+        "decoding_ms": _asr_decoding_ms(ctx),
+    }
+
+
+def _asr_decoding_ms(ctx: Context, repeats: int = 5) -> dict | None:
+    """Per-utterance cost of each decoding step on the WeNet export fixture (3 s sample):
+    encoder (full / streaming chunk 16), CTC greedy, prefix beam, attention rescoring."""
+    from mersemi.extract.asr import Params, WenetRecognizer, fbank
+    from mersemi.extract.wavio import read_wav
+    from mersemi.extract.wenet_decode import ctc_greedy, ctc_prefix_beam_nbest
+
+    here = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "wenet-u2pp-small"
+    fixture = next(
+        (d for d in (here, Path("/work/shared/fixtures/wenet-u2pp-small")) if d.is_dir()), None
+    )
+    if fixture is None:
+        return None
+    feats = fbank(read_wav(fixture / "sample.wav")[0])
+    full = WenetRecognizer(Params(model_dir=str(fixture), device=ctx.device))
+    stream = WenetRecognizer(Params(model_dir=str(fixture), device=ctx.device, chunk_size=16))
+    enc = full.encode(feats)
+    logp = full.ctc_log_probs(enc)
+    nbest = ctc_prefix_beam_nbest(logp, 10)
+
+    def ms(fn) -> float:
+        fn()  # warm-up (TorchScript profiling runs)
+        return 1000 * sorted(_timed(fn) for _ in range(repeats))[repeats // 2]
+
+    return {
+        "model": "wenet-u2pp-small fixture (148k params), 3 s utterance, median of 5",
+        "fbank": ms(lambda: fbank(read_wav(fixture / "sample.wav")[0])),
+        "encoder_full": ms(lambda: full.encode(feats)),
+        "encoder_streaming_chunk16": ms(lambda: stream.encode(feats)),
+        "ctc_greedy": ms(lambda: ctc_greedy(logp)),
+        "ctc_prefix_beam_10": ms(lambda: ctc_prefix_beam_nbest(logp, 10)),
+        "attention_rescoring_10": ms(lambda: full.rescore(enc, nbest)),
+    }
 
 
 def bench_text(ctx: Context) -> dict:

@@ -1,20 +1,22 @@
 """ASR with a WeNet runtime model, merged with the transcripts shipped with the dataset.
 
-A WeNet runtime directory holds `final.zip` (a TorchScript export of WeNet's ASR model) and
-`units.txt` ("<unit> <id>" per line). Recognition follows WeNet's own runtime: 80-bin Kaldi
-fbank (25 ms / 10 ms, dither 0, int16-scaled samples, kaldi-native-fbank), the encoder via
-`forward_encoder_chunk` (whole utterance at once, or chunk by chunk with caches when
-`chunk_size` > 0, as WeNet's `forward_chunk_by_chunk`), `ctc_activation`, then CTC greedy or
-prefix-beam decoding and the unit table (`▁` marks a word start in English BPE units).
+A WeNet runtime directory holds `final.zip` (WeNet's `export_jit` TorchScript of its ASR model,
+CMVN inside) and `units.txt` ("<unit> <id>" per line). Recognition calls the model's exported
+methods as WeNet's C++ runtime does (`torch_asr_model.cc`, `asr_model.cc`): 80-bin Kaldi fbank
+(25 ms / 10 ms, dither 0, int16-scaled samples, kaldi-native-fbank), `forward_encoder_chunk`
+(the whole utterance at once, or chunk by chunk with caches when `chunk_size` > 0),
+`ctc_activation`, CTC prefix beam search, then rescoring of its n-best with
+`forward_attention_decoder` (`ctc_weight`, `reverse_weight`) when the model has a decoder.
+Decoding itself is in `wenet_decode`. Checked against a model written by WeNet's exporter and
+WeNet's own decoding results (tests/test_extract_asr_wenet.py).
 
 Transcripts provided with the dataset (CSV, `name,chinese` in MER2024) win for the clips they
 cover, as the MER2024 baseline merges its checked subtitles. Where both exist, the ASR output
-is scored against them (character error rate after removing whitespace and punctuation).
+of every decoding mode is scored against them (character error rate after removing whitespace
+and punctuation).
 """
 
-import heapq
 import logging
-import math
 import os
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -26,13 +28,26 @@ import numpy as np
 from ..errors import InputError
 from .common import StageParams, prefetch, select_device
 from .models import require_model_dir
+from .wenet_decode import (
+    attention_scores,
+    best_of,
+    ctc_greedy,
+    ctc_prefix_beam,  # noqa: F401 - re-exported for callers of asr
+    ctc_prefix_beam_nbest,
+    decoder_inputs,
+)
 
 log = logging.getLogger(__name__)
 
 STAGE = "asr"
 SAMPLE_RATE = 16000
-DECODERS = ("ctc_greedy", "ctc_prefix_beam")
+# "auto": attention_rescoring when final.zip has a decoder, else ctc_prefix_beam.
+DECODERS = ("auto", "ctc_greedy", "ctc_prefix_beam", "attention_rescoring")
+MODES = DECODERS[1:]
+CHUNK_MODES = ("streaming", "masked")
 SOURCES = ("provided", "asr", "none")
+# What WeNet's C++ runtime calls; forward_attention_decoder is optional (no rescoring then).
+RUNTIME_METHODS = ("forward_encoder_chunk", "ctc_activation", "subsampling_rate", "right_context")
 
 
 HELP = "16 kHz wavs -> WeNet ASR text, merged with provided transcripts (CSV name,text,source)"
@@ -44,10 +59,14 @@ class Params(StageParams):
     name_col: str = "name"  # columns of the provided-transcript CSV (--provided)
     text_col: str = "chinese"
     asr_on_provided: bool = True  # also recognise clips with a provided transcript (for the CER)
-    decoding: str = "ctc_prefix_beam"  # or ctc_greedy
-    beam_size: int = 10
-    chunk_size: int = -1  # -1: whole utterance in one pass; > 0: streaming chunks of this many
-    num_left_chunks: int = -1  # encoder frames with this many cached left chunks (-1: all)
+    decoding: str = "auto"  # auto | ctc_greedy | ctc_prefix_beam | attention_rescoring
+    beam_size: int = 10  # prefix beam width = n-best size for rescoring (runtime: 10)
+    ctc_weight: float = 0.5  # rescoring: + ctc_weight * CTC prefix score (runtime default 0.5)
+    reverse_weight: float = 0.0  # rescoring: share of the right-to-left decoder (runtime 0.0)
+    chunk_size: int = -1  # -1: whole utterance in one pass; N > 0: chunks of N encoder frames
+    num_left_chunks: int = -1  # chunks of left context the encoder keeps (-1: all)
+    chunk_mode: str = "streaming"  # streaming: chunk by chunk with caches (C++ runtime);
+    # masked: one pass with chunk attention masks (recognize.py without --simulate_streaming)
     num_mel_bins: int = 80
 
     def check(self) -> None:
@@ -57,13 +76,27 @@ class Params(StageParams):
             raise InputError(f"{STAGE}: beam_size must be >= 1")
         if self.chunk_size == 0 or self.chunk_size < -1:
             raise InputError(f"{STAGE}: chunk_size must be -1 or > 0, got {self.chunk_size}")
+        if self.chunk_mode not in CHUNK_MODES:
+            raise InputError(
+                f"{STAGE}: chunk_mode must be one of {CHUNK_MODES}, got {self.chunk_mode!r}"
+            )
+        if self.ctc_weight < 0:
+            raise InputError(f"{STAGE}: ctc_weight must be >= 0, got {self.ctc_weight}")
+        if not 0 <= self.reverse_weight < 1:
+            raise InputError(
+                f"{STAGE}: reverse_weight must be in [0, 1), got {self.reverse_weight}"
+            )
 
 
 # ---------------------------------------------------------------- features
 
 
 def fbank(wave: np.ndarray, sr: int = SAMPLE_RATE, num_mel_bins: int = 80) -> np.ndarray:
-    """Kaldi log-mel filterbank (frames x bins) as WeNet computes it for decoding."""
+    """Kaldi log-mel filterbank (frames x bins) as WeNet computes it for decoding.
+
+    WeNet's python side uses torchaudio's Kaldi fbank with these options; on the fixture's
+    sample kaldi-native-fbank differs from it by 1.4e-5 on average (0.09 at most, in one
+    near-zero mel bin), which changes no decoded unit."""
     import kaldi_native_fbank as knf
 
     opts = knf.FbankOptions()
@@ -84,60 +117,7 @@ def fbank(wave: np.ndarray, sr: int = SAMPLE_RATE, num_mel_bins: int = 80) -> np
     return np.stack([computer.get_frame(i) for i in range(n)]).astype(np.float32)
 
 
-# ---------------------------------------------------------------- decoding
-
-
-def ctc_greedy(logp: np.ndarray, blank: int = 0) -> list[int]:
-    """Best path: argmax per frame, merge repeats, drop blanks."""
-    best = np.asarray(logp).argmax(axis=-1)
-    out, prev = [], -1
-    for t in best.tolist():
-        if t != prev and t != blank:
-            out.append(t)
-        prev = t
-    return out
-
-
-def _logadd(*xs: float) -> float:
-    m = max(xs)
-    if m == -math.inf:
-        return m
-    return m + math.log(sum(math.exp(x - m) for x in xs))
-
-
-def ctc_prefix_beam(logp: np.ndarray, beam: int = 10, blank: int = 0) -> list[int]:
-    """CTC prefix beam search (no language model), as WeNet's `ctc_prefix_beam_search`.
-
-    Each prefix keeps (log P ending in blank, log P ending in its last unit); per frame only
-    the `beam` most likely units are expanded.
-    """
-    logp = np.asarray(logp, dtype=np.float64)
-    ninf = -math.inf
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, ninf)}
-    for frame in logp:
-        top = np.argpartition(-frame, min(beam, len(frame) - 1))[:beam]
-        nxt: dict[tuple[int, ...], list[float]] = {}
-
-        def get(p, nxt=nxt):
-            return nxt.setdefault(p, [ninf, ninf])
-
-        for prefix, (pb, pnb) in beams.items():
-            for u in top.tolist():
-                lp = float(frame[u])
-                if u == blank:
-                    e = get(prefix)
-                    e[0] = _logadd(e[0], pb + lp, pnb + lp)
-                elif prefix and u == prefix[-1]:
-                    e = get(prefix)  # repeat without blank: same prefix
-                    e[1] = _logadd(e[1], pnb + lp)
-                    e = get((*prefix, u))  # repeat after a blank: new unit
-                    e[1] = _logadd(e[1], pb + lp)
-                else:
-                    e = get((*prefix, u))
-                    e[1] = _logadd(e[1], pb + lp, pnb + lp)
-        best = heapq.nlargest(beam, nxt.items(), key=lambda kv: _logadd(*kv[1]))
-        beams = {p: (v[0], v[1]) for p, v in best}
-    return list(max(beams.items(), key=lambda kv: _logadd(*kv[1]))[0])
+# ---------------------------------------------------------------- units
 
 
 def read_units(path: str | os.PathLike) -> list[str]:
@@ -212,6 +192,29 @@ def character_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> dict:
 # ---------------------------------------------------------------- model
 
 
+def load_runtime_model(path: Path, device):
+    """torch.jit.load of `final.zip`, checked for the methods WeNet's runtime calls."""
+    import warnings
+
+    import torch
+
+    zip_path = path / "final.zip"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # jit is WeNet's runtime format
+            model = torch.jit.load(str(zip_path), map_location=device)
+    except (RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{STAGE}: cannot load TorchScript model {zip_path}: {first}") from None
+    missing = [m for m in RUNTIME_METHODS if not hasattr(model, m)]
+    if missing:
+        raise InputError(
+            f"{STAGE}: {zip_path} has no method {missing[0]!r}: not a WeNet runtime model "
+            "(export the checkpoint with python -m wenet.bin.export_jit)"
+        )
+    return model.eval()
+
+
 class WenetRecognizer:
     """A WeNet runtime model loaded once; `recognize(wave)` -> text."""
 
@@ -224,55 +227,80 @@ class WenetRecognizer:
         self._torch = torch
         self.device = select_device(params.device)
         self.units = read_units(path / "units.txt")
-        try:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # jit is WeNet's runtime format
-                self.model = torch.jit.load(str(path / "final.zip"), map_location=self.device)
-        except (RuntimeError, ValueError) as e:
-            raise InputError(
-                f"{STAGE}: cannot load TorchScript model {path / 'final.zip'}: {e}"
-            ) from None
-        self.model.eval()
-        for method in (
-            "forward_encoder_chunk",
-            "ctc_activation",
-            "subsampling_rate",
-            "right_context",
-        ):
-            if not hasattr(self.model, method):
-                raise InputError(
-                    f"{STAGE}: {path / 'final.zip'} has no method {method!r}: not a WeNet runtime "
-                    "model (export it with wenet/bin/export_jit.py)"
-                )
-        self.subsampling = int(self.model.subsampling_rate())
-        self.context = int(self.model.right_context()) + 1
+        self.model = load_runtime_model(path, self.device)
+        m = self.model
         self.model_dir = path
+        self.subsampling = int(m.subsampling_rate())
+        self.context = int(m.right_context()) + 1
+        # WeNet puts <sos/eos> last; the runtime asks the model.
+        last = len(self.units) - 1
+        self.sos = int(m.sos_symbol()) if hasattr(m, "sos_symbol") else last
+        self.eos = int(m.eos_symbol()) if hasattr(m, "eos_symbol") else last
+        self.has_decoder = hasattr(m, "forward_attention_decoder")
+        self.bidirectional = bool(
+            self.has_decoder
+            and hasattr(m, "is_bidirectional_decoder")
+            and m.is_bidirectional_decoder()
+        )
+        self.decoding = self._resolve_decoding()
+        if params.chunk_size > 0 and params.chunk_mode == "masked" and not _has_encoder_forward(m):
+            raise InputError(
+                f"{STAGE}: {path / 'final.zip'} has no encoder.forward for chunk_mode 'masked'; "
+                "use chunk_mode: streaming"
+            )
 
-    def log_probs(self, feats: np.ndarray) -> np.ndarray:
-        """CTC log-probabilities (T', vocab) for fbank frames (T, bins)."""
+    def _resolve_decoding(self) -> str:
+        p, zip_path = self.params, self.model_dir / "final.zip"
+        if p.decoding == "attention_rescoring" and not self.has_decoder:
+            raise InputError(
+                f"{STAGE}: {zip_path} has no forward_attention_decoder, so attention_rescoring "
+                "is impossible; set decoding: ctc_prefix_beam (or auto)"
+            )
+        if self.has_decoder and p.reverse_weight > 0 and not self.bidirectional:
+            raise InputError(
+                f"{STAGE}: reverse_weight {p.reverse_weight} needs a bidirectional decoder, but "
+                f"{zip_path} has a left-to-right one only; set reverse_weight: 0"
+            )
+        if p.decoding != "auto":
+            return p.decoding
+        if self.has_decoder:
+            return "attention_rescoring"
+        log.info("asr: %s has no attention decoder; decoding with ctc_prefix_beam", zip_path)
+        return "ctc_prefix_beam"
+
+    def modes(self) -> tuple[str, ...]:
+        """Every decoding mode this model offers (for the per-mode CER)."""
+        return MODES if self.has_decoder else MODES[:2]
+
+    # -- encoder
+
+    def encode(self, feats: np.ndarray):
+        """Encoder output (1, T', d) for fbank frames (T, bins); None when too short."""
         torch = self._torch
         p = self.params
         if len(feats) < self.context:
-            return np.zeros((0, len(self.units)), dtype=np.float32)
-        xs = torch.from_numpy(feats).unsqueeze(0).to(self.device)
+            return None
+        xs = torch.from_numpy(np.ascontiguousarray(feats, np.float32)).unsqueeze(0)
+        xs = xs.to(self.device)
         empty = torch.zeros(0, 0, 0, 0, device=self.device)
         with torch.inference_mode():
             if p.chunk_size < 0:
                 enc, _, _ = self.model.forward_encoder_chunk(xs, 0, -1, empty, empty)
+            elif p.chunk_mode == "masked":
+                lens = torch.tensor([xs.size(1)], device=self.device)
+                enc, _ = self.model.encoder(xs, lens, p.chunk_size, p.num_left_chunks)
             else:
                 enc = self._chunk_by_chunk(xs, empty)
-            logp = self.model.ctc_activation(enc)
-        return logp[0].float().cpu().numpy()
+        return enc
 
     def _chunk_by_chunk(self, xs, empty):
-        """Streaming encoder pass as WeNet's runtime: decoding windows with left caches."""
+        """Streaming encoder pass as WeNet's runtime: windows of (chunk-1)*sub+context frames,
+        advancing chunk*sub frames, with attention and convolution caches carried over."""
         torch = self._torch
         p = self.params
         stride = self.subsampling * p.chunk_size
         window = (p.chunk_size - 1) * self.subsampling + self.context
-        required = p.chunk_size * p.num_left_chunks if p.num_left_chunks >= 0 else -1
+        required = p.chunk_size * p.num_left_chunks  # negative: keep every left chunk
         att_cache, cnn_cache, offset, outs = empty, empty, 0, []
         n = xs.size(1)
         for cur in range(0, n - self.context + 1, stride):
@@ -284,17 +312,68 @@ class WenetRecognizer:
             offset += y.size(1)
         return torch.cat(outs, dim=1)
 
-    def decode(self, logp: np.ndarray) -> str:
+    def ctc_log_probs(self, enc) -> np.ndarray:
+        if enc is None:
+            return np.zeros((0, len(self.units)), dtype=np.float32)
+        with self._torch.inference_mode():
+            logp = self.model.ctc_activation(enc)
+        return logp[0].float().cpu().numpy()
+
+    def log_probs(self, feats: np.ndarray) -> np.ndarray:
+        """CTC log-probabilities (T', vocab) for fbank frames (T, bins)."""
+        return self.ctc_log_probs(self.encode(feats))
+
+    # -- decoding
+
+    def rescore(self, enc, nbest: list[tuple[list[int], float]]) -> list[float]:
+        """Attention-rescoring totals of the n-best (order kept)."""
+        torch = self._torch
+        p = self.params
+        hyps = [h for h, _ in nbest]
+        pad, lens = decoder_inputs(hyps, self.sos)
+        rw = p.reverse_weight if self.bidirectional else 0.0
+        with torch.inference_mode():
+            logp, r_logp = self.model.forward_attention_decoder(
+                torch.from_numpy(pad).to(self.device),
+                torch.from_numpy(lens).to(self.device),
+                enc,
+                rw,
+            )
+        r = r_logp.float().cpu().numpy() if rw > 0 else None
+        return attention_scores(
+            hyps, [s for _, s in nbest], logp.float().cpu().numpy(), r, self.eos, p.ctc_weight, rw
+        )
+
+    def hypotheses(self, feats: np.ndarray, modes: Iterable[str] | None = None) -> dict:
+        """Unit ids per decoding mode (default: the configured one) for fbank frames."""
+        modes = tuple(modes or (self.decoding,))
+        enc = self.encode(feats)
+        logp = self.ctc_log_probs(enc)
         if len(logp) == 0:
-            return ""
-        if self.params.decoding == "ctc_greedy":
-            ids = ctc_greedy(logp)
-        else:
-            ids = ctc_prefix_beam(logp, self.params.beam_size)
-        return units_to_text(ids, self.units)
+            return {m: [] for m in modes}
+        out: dict[str, list[int]] = {}
+        if "ctc_greedy" in modes:
+            out["ctc_greedy"] = ctc_greedy(logp)
+        if {"ctc_prefix_beam", "attention_rescoring"} & set(modes):
+            nbest = ctc_prefix_beam_nbest(logp, self.params.beam_size)
+            out["ctc_prefix_beam"] = nbest[0][0]
+            if "attention_rescoring" in modes:
+                out["attention_rescoring"] = nbest[best_of(self.rescore(enc, nbest))][0]
+        return {m: out[m] for m in modes}
+
+    def texts(self, feats: np.ndarray, modes: Iterable[str] | None = None) -> dict[str, str]:
+        return {
+            m: units_to_text(ids, self.units) for m, ids in self.hypotheses(feats, modes).items()
+        }
 
     def recognize(self, wave: np.ndarray) -> str:
-        return self.decode(self.log_probs(fbank(wave, SAMPLE_RATE, self.params.num_mel_bins)))
+        feats = fbank(wave, SAMPLE_RATE, self.params.num_mel_bins)
+        return self.texts(feats)[self.decoding]
+
+
+def _has_encoder_forward(model) -> bool:
+    enc = getattr(model, "encoder", None)
+    return enc is not None and hasattr(enc, "forward")
 
 
 # ---------------------------------------------------------------- transcripts
@@ -389,33 +468,50 @@ def run(args, params: Params) -> None:
             todo.append((i, r.wav))
 
     asr: dict[str, str] = {}
+    by_mode: dict[str, dict[str, str]] = {}  # mode -> name -> text, clips with a provided one
+    all_modes = recognizer.modes()
     feats = prefetch(
         lambda t: _features_for(t[1], params.num_mel_bins), todo, params.workers, params.prefetch
     )
     for (i, _), f, err in progress(feats, total=len(todo), desc="asr", unit="clip"):
         if err is not None:
             outcome.fail_with(i, err)
-        else:
-            asr[names[i]] = recognizer.decode(recognizer.log_probs(f))
+            continue
+        # Where a reference exists every mode is decoded (they share the encoder pass).
+        texts = recognizer.texts(f, all_modes if names[i] in provided else None)
+        asr[names[i]] = texts[recognizer.decoding]
+        if names[i] in provided:
+            for m, t in texts.items():
+                by_mode.setdefault(m, {})[names[i]] = t
 
     rows_out = merge_transcripts(names, asr, provided)
     for i, (_, text, source) in enumerate(rows_out):
         if outcome.valid[i] and not text:
             outcome.fail(i, "empty_transcript", f"source {source}")
     scored = [n for n in names if n in provided and n in asr]
+    refs = [provided[n] for n in scored]
     report = {
-        **character_error_rate([provided[n] for n in scored], [asr[n] for n in scored]),
+        **character_error_rate(refs, [asr[n] for n in scored]),
         "model_dir": str(recognizer.model_dir),
-        "decoding": params.decoding,
+        "decoding": recognizer.decoding,  # the mode of the `text` column ("auto" resolved)
+        "cer_by_mode": {
+            m: character_error_rate(refs, [by_mode[m][n] for n in scored]) for m in all_modes
+        },
+        "beam_size": params.beam_size,
+        "ctc_weight": params.ctc_weight if recognizer.has_decoder else None,
+        "reverse_weight": params.reverse_weight if recognizer.bidirectional else None,
+        "chunk_size": params.chunk_size,
+        "chunk_mode": params.chunk_mode if params.chunk_size > 0 else None,
         "clips": len(names),
         "provided": sum(n in provided for n in names),
         "recognised": len(asr),
     }
     if report["cer"] is not None:
         log.info(
-            "asr %s: CER %.4f against provided transcripts (%d utterances, %d chars)",
+            "asr %s: CER %.4f (%s) against provided transcripts (%d utterances, %d chars)",
             args.out,
             report["cer"],
+            recognizer.decoding,
             report["utterances"],
             report["ref_chars"],
         )
@@ -425,3 +521,114 @@ def run(args, params: Params) -> None:
     write_reasons(outcome, args.out)
     write_csv_atomic(pd.DataFrame(rows_out, columns=["name", "text", "source"]), args.out)
     outcome.log_summary(STAGE, args.out)
+
+
+# ---------------------------------------------------------------- check-models
+
+
+def check_model(params: Params) -> list:
+    """Cheap checks of the WeNet runtime directory (CPU, one encoder chunk of zeros)."""
+    from .modelcheck import bad, ok, package_check
+
+    fix_dir = (
+        "set extract.asr.model_dir to a WeNet runtime directory (final.zip + units.txt), e.g. "
+        "WenetSpeech u2pp_conformer_libtorch; see docs/extraction_models.md"
+    )
+    checks = [
+        package_check(STAGE, "torch"),
+        package_check(STAGE, "kaldi_native_fbank", "kaldi-native-fbank"),
+    ]
+    try:
+        params.check()
+    except InputError as e:
+        return [*checks, bad(STAGE, "params", str(e), "fix extract.asr in the config")]
+    try:
+        path = require_model_dir(STAGE, "model_dir", params.model_dir, ["final.zip", "units.txt"])
+    except InputError as e:
+        return [*checks, bad(STAGE, "model_dir", str(e), fix_dir)]
+    if not checks[0].ok:
+        return checks
+    import torch
+
+    try:
+        model = load_runtime_model(path, torch.device("cpu"))
+    except InputError as e:
+        fix = "export the checkpoint with python -m wenet.bin.export_jit, or download it again"
+        return [*checks, bad(STAGE, "final.zip", str(e), fix)]
+    sub, ctx = int(model.subsampling_rate()), int(model.right_context()) + 1
+    checks.append(ok(STAGE, "final.zip", f"{path / 'final.zip'}: subsampling {sub}, context {ctx}"))
+    try:
+        xs = torch.zeros(1, 15 * sub + ctx, params.num_mel_bins)  # one runtime chunk of 16
+        empty = torch.zeros(0, 0, 0, 0)
+        with torch.inference_mode():
+            enc, _, _ = model.forward_encoder_chunk(xs, 0, -1, empty, empty)
+            vocab = int(model.ctc_activation(enc).shape[-1])
+    except RuntimeError as e:
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        return [
+            *checks,
+            bad(
+                STAGE,
+                "num_mel_bins",
+                f"the encoder refuses {params.num_mel_bins}-bin fbank: {msg}",
+                "set extract.asr.num_mel_bins to the model's input_dim (train.yaml)",
+            ),
+        ]
+    checks.append(ok(STAGE, "num_mel_bins", f"{params.num_mel_bins} -> vocab {vocab}"))
+    try:
+        units = read_units(path / "units.txt")
+    except InputError as e:
+        checks.append(bad(STAGE, "units.txt", str(e), "use the units.txt shipped with final.zip"))
+    else:
+        if len(units) == vocab:
+            checks.append(ok(STAGE, "units.txt", f"{len(units)} units = model vocab"))
+        else:
+            checks.append(
+                bad(
+                    STAGE,
+                    "units.txt",
+                    f"{path / 'units.txt'} has {len(units)} units, the model outputs {vocab}",
+                    "use the units.txt shipped with this final.zip",
+                )
+            )
+    has_decoder = hasattr(model, "forward_attention_decoder")
+    if has_decoder:
+        bi = hasattr(model, "is_bidirectional_decoder") and model.is_bidirectional_decoder()
+        checks.append(
+            ok(
+                STAGE,
+                "decoder",
+                f"attention decoder ({'bidirectional' if bi else 'left-to-right'})",
+            )
+        )
+        if params.reverse_weight > 0 and not bi:
+            checks.append(
+                bad(
+                    STAGE,
+                    "reverse_weight",
+                    f"reverse_weight {params.reverse_weight} but no right-to-left decoder",
+                    "set extract.asr.reverse_weight: 0",
+                )
+            )
+    elif params.decoding == "attention_rescoring":
+        checks.append(
+            bad(
+                STAGE,
+                "decoder",
+                f"{path / 'final.zip'} has no forward_attention_decoder",
+                "set extract.asr.decoding: auto (CTC prefix beam) or use a U2/U2++ export",
+            )
+        )
+    else:
+        checks.append(ok(STAGE, "decoder", "none: decoding uses the CTC prefix beam"))
+    # WeNet's export puts global CMVN inside final.zip; the runtime reads no global_cmvn file.
+    enc_mod = getattr(model, "encoder", None)
+    inside = enc_mod is not None and hasattr(enc_mod, "global_cmvn")
+    checks.append(
+        ok(
+            STAGE,
+            "cmvn",
+            "global CMVN inside final.zip" if inside else "no global_cmvn layer named in final.zip",
+        )
+    )
+    return checks

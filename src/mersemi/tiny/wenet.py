@@ -13,7 +13,9 @@ small module with the same interface (the methods `mersemi.extract.asr` calls):
 Inside: global CMVN, a 4x conv2d subsampling (as WeNet's Conv2dSubsampling4: right context 6),
 two feed-forward blocks and a CTC projection, randomly initialised with a fixed seed. It has no
 attention, so it keeps no cache and returns empty cache tensors, which the streaming loop
-passes back unchanged as it would real ones.
+passes back unchanged as it would real ones. It exports no `forward_attention_decoder`, so the
+asr stage's `decoding: auto` falls back to the CTC prefix beam on it; rescoring is tested on a
+real WeNet export (tests/test_extract_asr_wenet.py).
 """
 
 import os
