@@ -1,0 +1,112 @@
+"""The three CLIP checkpoint formats (open_clip state dict, OpenAI TorchScript, HF directory)
+give the same features from the same weights, with the same preprocessing.
+
+CI runs a model with ViT-L/14's geometry (224 px input, patch 14, head width 64) but 2 narrow
+layers; the full-size ViT-L/14 (428 M parameters, ~4.5 GB of files) is the `slow` test.
+Tolerance: open_clip vs TorchScript are the same network on the same fp32 weights (max abs
+difference 0 expected, 1e-6 allowed); transformers' CLIP is a different implementation of it
+(attention kernels, op order), allowed max abs difference 1e-4 relative to the vector norm.
+"""
+
+import numpy as np
+import pytest
+from clip_formats import SMALL_NAME, make_model, write_all
+from extract_media import face_frames
+
+from mersemi.errors import InputError
+from mersemi.extract.visual import ClipEncoder, VisualParams, checkpoint_format
+
+FORMATS = ("open_clip", "openai", "hf")
+
+
+def crops(size: int) -> np.ndarray:
+    """Real face crops (the astronaut) at the faces stage's size, plus a flat and a noise one."""
+    import cv2
+
+    f = face_frames(3)[:, 10:210, 10:210]
+    faces = [cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA) for x in f]
+    rng = np.random.default_rng(0)
+    other = [np.full((size, size, 3), 128, np.uint8), rng.integers(0, 256, (size, size, 3))]
+    return np.stack(faces + [o.astype(np.uint8) for o in other])
+
+
+def features(files, name, sizes=(112, 224)):
+    out = {}
+    for fmt, path in files.items():
+        p = VisualParams(model_name=name, checkpoint=str(path), device="cpu", workers=0)
+        enc = ClipEncoder(p)
+        assert enc.format == fmt
+        out[fmt] = {s: enc.encode(enc.prepare(crops(s))) for s in sizes}
+        out[fmt]["pixels"] = np.stack([t.numpy() for t in enc.prepare(crops(112))])
+        out[fmt]["dim"] = enc.dim
+    return out
+
+
+def assert_same(feats, dim):
+    ref = feats["open_clip"]
+    assert ref["dim"] == dim
+    for fmt in ("openai", "hf"):
+        f = feats[fmt]
+        assert f["dim"] == dim
+        # identical preprocessing, bit for bit
+        np.testing.assert_array_equal(f["pixels"], ref["pixels"])
+        for s in (112, 224):
+            a, b = f[s], ref[s]
+            assert a.shape == (5, dim)
+            scale = np.linalg.norm(b, axis=1, keepdims=True)
+            tol = 1e-6 if fmt == "openai" else 1e-4
+            assert np.abs(a - b).max() <= tol * scale.max(), (fmt, s, np.abs(a - b).max())
+    # and the features tell inputs apart (the check above could pass on constant output)
+    assert np.abs(ref[224][0] - ref[224][3]).max() > 1e-2
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clipfmt")
+    model = make_model(SMALL_NAME, config_dir=root)
+    return write_all(model, root / "w")
+
+
+def test_three_formats_agree_small(small):
+    assert {f: checkpoint_format(p) for f, p in small.items()} == {f: f for f in FORMATS}
+    assert_same(features(small, SMALL_NAME), 64)
+
+
+def test_hf_preprocessing_matches_clip_image_processor(small):
+    """The preprocessing used for every format equals HF's own: its PIL CLIPImageProcessor to
+    float rounding; its default (torchvision) one to float rounding at 224 px crops and within
+    3 grey levels where it resizes (its bicubic is not PIL's)."""
+    from transformers.models.clip.image_processing_clip import CLIPImageProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    enc = ClipEncoder(VisualParams(checkpoint=str(small["hf"]), device="cpu"))
+    level = 1 / 255 / min(enc.preprocess.transforms[-1].std)  # one grey level, normalised
+    for s in (112, 224, 250):
+        x = crops(s)
+        ours = np.stack([t.numpy() for t in enc.prepare(x)])
+        assert ours.shape == (5, 3, 224, 224)
+        pil = CLIPImageProcessorPil.from_pretrained(small["hf"])
+        theirs = pil(images=list(x), return_tensors="np")["pixel_values"]
+        assert np.abs(ours - theirs).max() < 1e-5, s
+        tv = CLIPImageProcessor.from_pretrained(small["hf"])
+        theirs = tv(images=list(x), return_tensors="np")["pixel_values"]
+        assert np.abs(ours - theirs).max() < (1e-5 if s == 224 else 3 * level), s
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    d = tmp_path / "empty_dir"
+    d.mkdir()
+    with pytest.raises(InputError, match="without config.json"):
+        ClipEncoder(VisualParams(checkpoint=str(d), device="cpu"))
+    junk = tmp_path / "ViT-L-14.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="cannot load ViT-L-14"):
+        ClipEncoder(VisualParams(checkpoint=str(junk), device="cpu"))
+
+
+@pytest.mark.slow
+def test_three_formats_agree_full_vit_l14(tmp_path):
+    model = make_model("ViT-L-14")
+    files = write_all(model, tmp_path)
+    del model
+    assert_same(features(files, "ViT-L-14", sizes=(112, 224)), 768)
