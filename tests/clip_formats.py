@@ -25,7 +25,13 @@ SMALL_NAME = "mersemi-test-vit-l14-geometry"
 SMALL_CONFIG = {
     "embed_dim": 64,
     "quick_gelu": True,
-    "vision_cfg": {"image_size": 224, "layers": 2, "width": 128, "head_width": 64, "patch_size": 14},
+    "vision_cfg": {
+        "image_size": 224,
+        "layers": 2,
+        "width": 128,
+        "head_width": 64,
+        "patch_size": 14,
+    },
     "text_cfg": {"context_length": 77, "vocab_size": 1000, "width": 64, "heads": 1, "layers": 1},
 }
 

@@ -8,6 +8,8 @@ difference 0 expected, 1e-6 allowed); transformers' CLIP is a different implemen
 (attention kernels, op order), allowed max abs difference 1e-4 relative to the vector norm.
 """
 
+import sys
+
 import numpy as np
 import pytest
 from clip_formats import SMALL_NAME, make_model, write_all
@@ -110,3 +112,33 @@ def test_three_formats_agree_full_vit_l14(tmp_path):
     files = write_all(model, tmp_path)
     del model
     assert_same(features(files, "ViT-L-14", sizes=(112, 224)), 768)
+
+
+def test_check_model_each_format_and_each_broken_case(small, tmp_path, monkeypatch):
+    from mersemi.extract.visual import check_model
+
+    cfg = str(next(small["open_clip"].parent.parent.glob("*.json")))
+    mine = {"model_name": SMALL_NAME, "model_config": cfg}
+
+    def failed(d):
+        return [(c.item, c.detail) for c in check_model(d) if not c.ok]
+
+    for fmt, path in small.items():
+        checks = check_model({**mine, "checkpoint": str(path)})
+        assert all(c.ok for c in checks), checks
+        assert checks[-1].item == "dim" and checks[-1].detail == "64"
+        assert any(c.item == "checkpoint" and c.detail.startswith(fmt) for c in checks)
+    # the default model_name ViT-L-14 expects 768-d features
+    [(item, detail)] = failed({"checkpoint": str(small["openai"])})
+    assert item == "dim" and "64-d" in detail and "768" in detail
+    [(item, detail)] = failed({"checkpoint": str(small["hf"])})
+    assert item == "dim"
+    [(item, detail)] = failed({"checkpoint": str(small["open_clip"])})  # the tensors tell
+    assert item == "weights" and "ViT-L-14" in detail
+    assert [i for i, _ in failed({"checkpoint": str(tmp_path / "nope.pt")})] == ["checkpoint"]
+    corrupt = tmp_path / "open_clip_pytorch_model.bin"
+    corrupt.write_bytes(small["open_clip"].read_bytes()[:5000])
+    assert [i for i, _ in failed({**mine, "checkpoint": str(corrupt)})] == ["weights"]
+    monkeypatch.setitem(sys.modules, "transformers", None)  # not installed
+    [(item, _)] = failed({**mine, "checkpoint": str(small["hf"])})
+    assert item == "package transformers"
