@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 # ViT-L/14's input geometry (224 px, patch 14) and head width (64, which OpenAI's converter
@@ -143,3 +144,29 @@ def write_all(model, root: Path) -> dict[str, Path]:
         "openai": write_openai_jit(model, root / "ViT-L-14.pt"),
         "hf": write_hf(model, root / "clip-vit-large-patch14"),
     }
+
+
+def crops(size: int) -> np.ndarray:
+    """Real face crops (the astronaut) at the faces stage's size, plus a flat and a noise one."""
+    import cv2
+    from extract_media import face_frames
+
+    f = face_frames(3)[:, 10:210, 10:210]
+    faces = [cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA) for x in f]
+    rng = np.random.default_rng(0)
+    other = [np.full((size, size, 3), 128, np.uint8), rng.integers(0, 256, (size, size, 3))]
+    return np.stack(faces + [o.astype(np.uint8) for o in other])
+
+
+def features(files, name, sizes=(112, 224)):
+    out = {}
+    for fmt, path in files.items():
+        from mersemi.extract.visual import ClipEncoder, VisualParams
+
+        p = VisualParams(model_name=name, checkpoint=str(path), device="cpu", workers=0)
+        enc = ClipEncoder(p)
+        assert enc.format == fmt
+        out[fmt] = {s: enc.encode(enc.prepare(crops(s))) for s in sizes}
+        out[fmt]["pixels"] = np.stack([t.numpy() for t in enc.prepare(crops(112))])
+        out[fmt]["dim"] = enc.dim
+    return out

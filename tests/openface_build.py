@@ -83,8 +83,13 @@ def build(fixture: Path, log=print) -> Path:
 
 def main(argv: list[str]) -> int:
     fixture = Path(argv[0]) if argv else fixture_dir()
-    if fixture is None or not (fixture / "build.sh").is_file():
-        print("openface_build: no OpenFace fixture (set MERSEMI_OPENFACE_FIXTURE)", file=sys.stderr)
+    if fixture is None:  # `make test` on a checkout without the fixture: the tests skip
+        print(
+            "openface_build: no OpenFace fixture, openface tests will be skipped", file=sys.stderr
+        )
+        return 0
+    if not (fixture / "build.sh").is_file():
+        print(f"openface_build: {fixture}: no build.sh (not the OpenFace fixture)", file=sys.stderr)
         return 1
     print(build(fixture, log=lambda m: print(m, file=sys.stderr)))
     return 0

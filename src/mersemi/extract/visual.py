@@ -141,10 +141,20 @@ class _HFImageEncoder:
     def __init__(self, d: Path, device):
         import torch
         from transformers import CLIPVisionModelWithProjection
+        from transformers.utils import logging as hf_logging
 
-        self.model = CLIPVisionModelWithProjection.from_pretrained(
-            d, config=hf_vision_config(d), dtype=torch.float32
-        )
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # its load report lists every text-tower key as unused
+        try:
+            self.model, info = CLIPVisionModelWithProjection.from_pretrained(
+                d, config=hf_vision_config(d), dtype=torch.float32, output_loading_info=True
+            )
+        finally:
+            hf_logging.set_verbosity(level)
+        missing = [k for k in info["missing_keys"] if "position_ids" not in k]
+        if missing or info.get("mismatched_keys"):
+            bad = missing or [str(k) for k in info["mismatched_keys"]]
+            raise ValueError(f"{len(bad)} vision weights missing or of another shape: {bad[:3]}")
         self.model.to(device).eval()
         self.dim = int(self.model.config.projection_dim)
         self.image_size = int(self.model.config.image_size)
