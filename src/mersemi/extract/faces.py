@@ -63,7 +63,7 @@ class FacesParams(StageParams):
     align: bool = True  # opencv: rotate so the eyes are level when both are found
     max_angle: float = 30.0  # opencv: ignore eye pairs tilted more than this (degrees)
     openface_bin: str | None = None  # openface: path of the FeatureExtraction binary
-    # openface: landmark model (-mloc), relative to the binary's directory or absolute. None:
+    # openface: landmark model (-mloc): a path, or relative to the binary's directory. None:
     # OpenFace's default (CE-CLM, needs the cen_patches_*.dat of download_models.sh); a build
     # with only the models in OpenFace's repository needs model/main_clnf_general.txt.
     openface_model: str | None = None
@@ -276,13 +276,15 @@ def openface_model_problem(exe: Path, p: FacesParams) -> tuple[str, str] | None:
 
 
 def openface_model_path(exe: Path, p: FacesParams) -> Path | None:
-    """Where OpenFace will look for the landmark model: an absolute path as given, a relative
-    one in the binary's directory (OpenFace tries the working directory, then the binary's;
-    the backend runs it in a temporary directory)."""
+    """The landmark model's absolute path, searched as OpenFace does: as given (relative to the
+    working directory), then in the binary's directory (FeatureExtraction itself runs in a
+    temporary directory, so it gets the absolute path)."""
     if not p.openface_model:
         return None
     m = Path(p.openface_model).expanduser()
-    return m if m.is_absolute() else exe.parent / m
+    if m.is_absolute() or m.exists():
+        return m.absolute()
+    return exe.parent / m
 
 
 def openface_command(exe: Path, video: Path, out: Path, p: FacesParams) -> list[str]:
