@@ -95,6 +95,7 @@ import sys, pathlib, numpy as np, cv2
 a = sys.argv
 video = pathlib.Path(a[a.index("-f") + 1]); out = pathlib.Path(a[a.index("-out_dir") + 1])
 size = int(a[a.index("-simsize") + 1])
+assert "-simscale" not in a and a[a.index("-mloc") + 1].endswith("model/main.txt")
 if "bad" in video.resolve().name:
     sys.exit("Could not open video")
 aligned = out / (video.stem + "_aligned"); aligned.mkdir(parents=True)
@@ -117,7 +118,13 @@ def test_openface_backend_reads_aligned_frames_in_order(media, tmp_path):
     bad.write_bytes(b"x")
     shard = write_shard(tmp_path / "s.csv", {"面孔_中文": clips["面孔_中文"], "bad": bad})
     out = tmp_path / "of.h5"
-    p = FacesParams(backend="openface", openface_bin=str(exe), size=32, workers=0)
+    model = tmp_path / "model" / "main.txt"  # a landmark model naming no other file
+    model.parent.mkdir()
+    model.write_text("")
+    p = FacesParams(
+        backend="openface", openface_bin=str(exe), openface_model="model/main.txt", size=32,
+        workers=0,
+    )  # fmt: skip
     extract_faces(shard, out, p)
     cf = open_crops(out)
     assert list(cf.valid) == [True, False] and cf.reasons[1] == "openface_error"

@@ -63,7 +63,13 @@ class FacesParams(StageParams):
     align: bool = True  # opencv: rotate so the eyes are level when both are found
     max_angle: float = 30.0  # opencv: ignore eye pairs tilted more than this (degrees)
     openface_bin: str | None = None  # openface: path of the FeatureExtraction binary
-    openface_scale: float = 0.7  # openface: -simscale
+    # openface: landmark model (-mloc): a path, or relative to the binary's directory. None:
+    # OpenFace's default (CE-CLM, needs the cen_patches_*.dat of download_models.sh); a build
+    # with only the models in OpenFace's repository needs model/main_clnf_general.txt.
+    openface_model: str | None = None
+    # openface: -simscale. None: OpenFace sets it to 0.7·size/112, the face fills ~90 % of the
+    # crop at any size; 0.7 at size 224 shrinks the face to ~45 % of the width.
+    openface_scale: float | None = None
     timeout: float = 600.0  # seconds per clip for ffmpeg / OpenFace
 
     def check(self) -> None:
@@ -75,6 +81,8 @@ class FacesParams(StageParams):
             raise InputError(f"faces: max_frames must be ≥ 0, got {self.max_frames}")
         if not 0 <= self.margin <= 2:
             raise InputError(f"faces: margin must be in [0, 2], got {self.margin}")
+        if self.openface_scale is not None and self.openface_scale <= 0:
+            raise InputError(f"faces: openface_scale must be > 0, got {self.openface_scale}")
 
 
 Params = FacesParams
@@ -222,6 +230,75 @@ def openface_binary(p: FacesParams) -> Path:
     return exe
 
 
+OPENFACE_DEFAULT_MODEL = "model/main_ceclm_general.txt"  # what FeatureExtraction loads w/o -mloc
+# lines `<Key> <relative path>` in OpenFace's model files that name another file it loads
+_OPENFACE_REFS = {"LandmarkDetector", "LandmarkDetector_part", "FaceDetConversion",
+                  "DetectionValidator", "PDM", "Triangulations", "PatchesIntensity",
+                  "PatchesCCNF", "PatchesCEN", "PatchesSVR", "EarlyTermination"}  # fmt: skip
+
+
+def openface_missing_files(main: Path) -> list[Path]:
+    """Files the landmark model `main` needs that are absent (the model files name each other
+    by paths relative to their own directory; the patch experts are the large ones)."""
+    missing, todo, seen = [], [main], set()
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        if not f.is_file():
+            missing.append(f)
+        elif f.suffix == ".txt" and f.stat().st_size < 100_000:  # an index, not patch data
+            for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] in _OPENFACE_REFS:
+                    todo.append(f.parent / parts[1])
+    return missing
+
+
+def openface_model_problem(exe: Path, p: FacesParams) -> tuple[str, str] | None:
+    """(what is wrong, how to fix it) if FeatureExtraction would fail to load its landmark
+    model, else None."""
+    main = openface_model_path(exe, p) or exe.parent / OPENFACE_DEFAULT_MODEL
+    missing = openface_missing_files(main)
+    if not missing:
+        return None
+    rel = [str(m.relative_to(main.parent)) if m.is_relative_to(main.parent) else str(m)
+           for m in missing]  # fmt: skip
+    more = f" (+{len(rel) - 2} more)" if len(rel) > 2 else ""
+    detail = f"landmark model {main}: missing {', '.join(rel[:2])}{more}"
+    if p.openface_model:
+        fix = "set openface_model to an existing model file, e.g. model/main_clnf_general.txt"
+    else:
+        fix = ("run OpenFace's download_models.sh (CE-CLM), or set openface_model: "
+               "model/main_clnf_general.txt (CLNF, in OpenFace's repository)")  # fmt: skip
+    return detail, fix
+
+
+def openface_model_path(exe: Path, p: FacesParams) -> Path | None:
+    """The landmark model's absolute path, searched as OpenFace does: as given (relative to the
+    working directory), then in the binary's directory (FeatureExtraction itself runs in a
+    temporary directory, so it gets the absolute path)."""
+    if not p.openface_model:
+        return None
+    m = Path(p.openface_model).expanduser()
+    if m.is_absolute() or m.exists():
+        return m.absolute()
+    return exe.parent / m
+
+
+def openface_command(exe: Path, video: Path, out: Path, p: FacesParams) -> list[str]:
+    cmd = [str(exe), "-f", str(video), "-out_dir", str(out), "-simalign",
+           "-simsize", str(p.size)]  # fmt: skip
+    if p.openface_scale is not None:
+        cmd += ["-simscale", str(p.openface_scale)]
+    model = openface_model_path(exe, p)
+    if model is not None:
+        cmd += ["-mloc", str(model)]
+    # -nobadaligned: no crop for frames where tracking failed (the CSV says which)
+    return cmd + ["-format_aligned", "png", "-nomask", "-nobadaligned", "-q"]
+
+
 def openface_clip(exe: Path, path: Path, p: FacesParams):
     """Run FeatureExtraction on one video; aligned crops (RGB) in frame order."""
     import cv2
@@ -234,11 +311,7 @@ def openface_clip(exe: Path, path: Path, p: FacesParams):
         video = tmp / f"clip{path.suffix.lower()}"
         video.symlink_to(path.resolve())
         out = tmp / "out"
-        cmd = [
-            str(exe), "-f", str(video), "-out_dir", str(out), "-simalign",
-            "-simsize", str(p.size), "-simscale", str(p.openface_scale),
-            "-format_aligned", "png", "-nomask", "-q",
-        ]  # fmt: skip
+        cmd = openface_command(exe, video, out, p)
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=p.timeout, cwd=tmp)
         except subprocess.TimeoutExpired:
@@ -293,6 +366,9 @@ def extract_faces(shard, out, p: FacesParams) -> Outcome:
             return opencv_clip(aligner, c[1].path, p)
     else:
         exe = openface_binary(p)
+        problem = openface_model_problem(exe, p)
+        if problem:  # every clip would fail the same way: stop before the shard
+            raise InputError(f"faces: {problem[0]}; {problem[1]}")
 
         def work(c):
             return openface_clip(exe, c[1].path, p)
@@ -373,3 +449,81 @@ def open_crops(path) -> CropFile:
             )
     except OSError as e:
         raise InputError(f"crops file {path}: not a readable HDF5 file ({e})") from None
+
+
+# --------------------------------------------------------------------------- model check
+
+
+def _params(params) -> FacesParams:
+    from ..params import parse_params
+
+    return params if isinstance(params, FacesParams) else parse_params(FacesParams, params)
+
+
+def check_model(params) -> list:
+    """ffmpeg, and the backend's detector: OpenCV's Haar cascades, or the OpenFace binary, its
+    landmark model files, and one run of it on a 3-frame video (shared libraries, model load)."""
+    from ..ffmpeg_bin import ffmpeg_exe
+    from .modelcheck import bad, ok, package_check
+
+    try:
+        p = _params(params)
+    except InputError as e:
+        return [bad("faces", "params", str(e), "fix the faces section of the config")]
+    checks = []
+    try:
+        ver = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, timeout=60)
+        line = ver.stdout.decode(errors="replace").split("\n", 1)[0]
+        checks.append(ok("faces", "ffmpeg", f"{ffmpeg_exe()}: {line[:60]}"))
+    except (OSError, subprocess.SubprocessError) as e:
+        checks.append(bad("faces", "ffmpeg", str(e), "install ffmpeg or set MERSEMI_FFMPEG"))
+        return checks
+    if p.backend == "opencv":
+        checks.append(package_check("faces", "cv2", "opencv-python-headless"))
+        if checks[-1].ok:
+            try:
+                HaarAligner(p)
+                checks.append(ok("faces", "haar cascades", "face and eye cascades load"))
+            except InputError as e:
+                checks.append(bad("faces", "haar cascades", str(e), "pip install opencv-python"))
+        return checks
+    try:
+        exe = openface_binary(p)
+    except InputError as e:
+        return checks + [bad("faces", "openface_bin", str(e), OPENFACE_FIX)]
+    checks.append(ok("faces", "openface_bin", str(exe)))
+    problem = openface_model_problem(exe, p)
+    model = openface_model_path(exe, p) or exe.parent / OPENFACE_DEFAULT_MODEL
+    if problem:
+        return checks + [bad("faces", "openface_model", *problem)]
+    checks.append(ok("faces", "openface_model", str(model)))
+    checks.append(_openface_smoke(exe, p))
+    return checks
+
+
+OPENFACE_FIX = "build OpenFace 2.2 (README: Real data, OpenFace) and set openface_bin/_model"
+
+
+def _openface_smoke(exe: Path, p: FacesParams):
+    """FeatureExtraction on 3 grey frames: exit 0 and a CSV (no face is expected)."""
+    from ..ffmpeg_bin import ffmpeg_exe
+    from .modelcheck import bad, ok
+
+    with tempfile.TemporaryDirectory(prefix="mersemi-ofcheck-") as tmp:
+        video, out = Path(tmp) / "check.mp4", Path(tmp) / "out"
+        subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+             "-i", "color=c=gray:s=96x96:r=10:d=0.3", "-pix_fmt", "yuv420p", str(video)],
+            check=True, timeout=60,
+        )  # fmt: skip
+        try:
+            proc = subprocess.run(
+                openface_command(exe, video, out, p), capture_output=True, timeout=120, cwd=tmp
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            return bad("faces", "openface run", f"{exe}: {e}", OPENFACE_FIX)
+        if proc.returncode != 0 or not (out / "check.csv").is_file():
+            msg = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
+            last = msg[-1] if msg else "no output"
+            return bad("faces", "openface run", f"exit {proc.returncode}: {last}", OPENFACE_FIX)
+    return ok("faces", "openface run", "FeatureExtraction ran on a 3-frame video")
