@@ -274,3 +274,19 @@ def test_fitted_vote_weights_nested_over_folds():
         soft_vote({"A": noise[fold == 0], "F": good[fold == 0]}, per_fold[0]),
     )
     assert per_fold[0] == fit_weights({"A": noise[fold != 0], "F": good[fold != 0]}, y[fold != 0])
+
+
+def test_baseline_encoder_is_mertools_mlpencoder():
+    """MERTools' MLPEncoder: dropout once on the input, then three Linear-ReLU layers (no
+    dropout between them). With p=1 the input is dropped entirely, so the output is the
+    encoder of a zero input, not zero; in eval mode dropout is off."""
+    from mersemi.train.models import MLPEncoder
+
+    torch.manual_seed(0)
+    enc = MLPEncoder(5, 16, dropout=1.0).train()
+    x = torch.randn(4, 5)
+    assert torch.equal(enc(x), enc.net(torch.zeros(4, 5)))
+    assert enc(x).abs().sum() > 0
+    assert sum(isinstance(m, torch.nn.Dropout) for m in enc.modules()) == 1
+    assert sum(isinstance(m, torch.nn.Linear) for m in enc.modules()) == 3
+    assert torch.equal(enc.eval()(x), enc.net(x))
