@@ -33,7 +33,9 @@ lint: setup
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
+# OpenFace is built once from shared/fixtures/openface and cached outside the checkout.
 test: lint
+	$(BIN)/python tests/openface_build.py
 	$(BIN)/pytest
 
 format: setup

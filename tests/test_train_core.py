@@ -218,3 +218,75 @@ def test_params_reject_unknown_and_mistyped_keys():
     q = parse_params(PseudoParams, '{"thresholds": {"sad": 0.5}}')
     assert q.thresholds["sad"] == 0.5 and q.thresholds["worried"] == 0.85
     assert CLASS_INDEX["sad"] == 3
+
+
+def test_oversample_scope_dataset_keeps_the_papers_ratio():
+    """Targets over the whole labeled set ("dataset") scale to each training fold's share, so
+    a minority class is duplicated by the same factor as in the paper; "fold" applies them
+    to every fold as given."""
+    y = np.array([0] * 400 + [5] * 100)
+    labeled = np.arange(len(y))
+    per_scope = {}
+    for scope in ("dataset", "fold"):
+        folds = make_folds(labeled, y, 5, 0, {5: 450}, scope=scope)
+        per_scope[scope] = [int((f.train_labels == 5).sum()) for f in folds]
+    assert per_scope["dataset"] == [360] * 5  # 450 * 400/500: 4.5x of the 80 in each fold
+    assert per_scope["fold"] == [450] * 5  # 5.6x
+    with pytest.raises(ValueError):
+        make_folds(labeled, y, 5, 0, {5: 450}, scope="everything")
+
+
+def test_confidence_scores_logit_sum_and_calibration():
+    from mersemi.train.selftrain import calibrate, fit_temperature, logit_sum
+
+    p = {"A": np.array([[0.7, 0.3]]), "F": np.array([[0.8, 0.2]])}
+    w = {"A": 0.7, "F": 0.7}
+    # softmax(0.7 log pA + 0.7 log pF), by hand; sharper than either head's probability.
+    z = 0.7 * np.log([0.7, 0.3]) + 0.7 * np.log([0.8, 0.2])
+    assert logit_sum(p, w)[0] == pytest.approx(np.exp(z) / np.exp(z).sum())
+    assert logit_sum(p, w)[0, 0] > 0.8
+    # An under-confident model (right 95 % of the time at p=0.6) is sharpened: T < 1.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    pred = np.where(rng.random(2000) < 0.95, y, 1 - y)
+    probs = np.where(pred[:, None] == np.arange(2), 0.6, 0.4)
+    t = fit_temperature(probs, y)
+    assert t < 1
+    assert calibrate(probs, t).max(1).mean() == pytest.approx(0.95, abs=0.01)
+
+
+def test_fitted_vote_weights_nested_over_folds():
+    from mersemi.train.vote import fit_weights, nested_fit
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    good = np.full((600, 3), 0.1)
+    good[np.arange(600), y] = 0.8
+    noise = rng.dirichlet(np.ones(3), 600)
+    w = fit_weights({"A": noise, "F": good}, y)
+    assert w["F"] > 0.9 and sum(w.values()) == pytest.approx(1, abs=1e-3)
+    fold = np.arange(600) % 3
+    voted, per_fold, w_all = nested_fit({"A": noise, "F": good}, y, fold)
+    assert set(per_fold) == {0, 1, 2} and voted.shape == (600, 3)
+    # Fold 0's rows are voted with weights that never saw them.
+    assert np.allclose(
+        voted[fold == 0],
+        soft_vote({"A": noise[fold == 0], "F": good[fold == 0]}, per_fold[0]),
+    )
+    assert per_fold[0] == fit_weights({"A": noise[fold != 0], "F": good[fold != 0]}, y[fold != 0])
+
+
+def test_baseline_encoder_is_mertools_mlpencoder():
+    """MERTools' MLPEncoder: dropout once on the input, then three Linear-ReLU layers (no
+    dropout between them). With p=1 the input is dropped entirely, so the output is the
+    encoder of a zero input, not zero; in eval mode dropout is off."""
+    from mersemi.train.models import MLPEncoder
+
+    torch.manual_seed(0)
+    enc = MLPEncoder(5, 16, dropout=1.0).train()
+    x = torch.randn(4, 5)
+    assert torch.equal(enc(x), enc.net(torch.zeros(4, 5)))
+    assert enc(x).abs().sum() > 0
+    assert sum(isinstance(m, torch.nn.Dropout) for m in enc.modules()) == 1
+    assert sum(isinstance(m, torch.nn.Linear) for m in enc.modules()) == 3
+    assert torch.equal(enc.eval()(x), enc.net(x))

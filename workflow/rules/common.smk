@@ -124,6 +124,14 @@ def labelled(flag, rows):
 
 TRAIN = config["train"]
 T = RESULTS / "train"
+# Seeds of the whole training chain (folds, initialisation, batches); Table 1 is mean ± std.
+TRAIN_SEEDS = TRAIN.get("seeds", [TRAIN["common"].get("seed", 0)])
+
+
+def seed_dir(seed):
+    return T if seed == TRAIN_SEEDS[0] else T / f"seed{seed}"
+
+
 FEATURE_FILES = {m: FEATURES / f"{m}.h5" for m in ("acoustic", "visual", "text")}
 TRAIN_CODE = code_digest("mersemi.train.cli")
 # Ablations (paper, Table 1): the params each variant overrides, and its pretraining.
@@ -143,21 +151,21 @@ def train_params(step, **extra):
     return as_json(common | TRAIN[step] | extra)
 
 
-def pretrain_of(variant):
-    return T / "pretrain" / ("no_nee" if variant == "no_nee" else "nee") / "model.pt"
+def pretrain_of(variant, base=T):
+    return base / "pretrain" / ("no_nee" if variant == "no_nee" else "nee") / "model.pt"
 
 
-def finetune_inputs(step):
+def finetune_inputs(step, base=T):
     def inputs(wc):
         files = {**FEATURE_FILES, "manifest": MANIFEST}
         if VARIANTS[wc.variant].get("pretrained", True):
-            files["pretrained"] = pretrain_of(wc.variant)
+            files["pretrained"] = pretrain_of(wc.variant, base)
         if step == 2:
             files["init"] = (
-                T / STEP1_OF.get(wc.variant, wc.variant) / "step1" / "model.pt"
+                base / STEP1_OF.get(wc.variant, wc.variant) / "step1" / "model.pt"
             )
             if wc.variant != "no_pseudo":
-                files["pseudo"] = T / wc.variant / "pseudo" / "labels.csv"
+                files["pseudo"] = base / wc.variant / "pseudo" / "labels.csv"
         return files
 
     return inputs
@@ -183,6 +191,13 @@ ABLATION_ROWS = {
     "w/o NEE": T / "no_nee" / "step2" / "vote" / "metrics.json",
     "w/o pseudo labels": T / "no_pseudo" / "step2" / "vote" / "metrics.json",
     "w/o oversampling": T / "no_oversample" / "step2" / "vote" / "metrics.json",
+}
+
+
+# The same rows over every seed (the ablations rule averages them).
+ABLATION_SEED_ROWS = {
+    label: [seed_dir(s) / Path(path).relative_to(T) for s in TRAIN_SEEDS]
+    for label, path in ABLATION_ROWS.items()
 }
 
 

@@ -4,6 +4,7 @@ import argparse
 import json
 import logging
 
+import numpy as np
 import pandas as pd
 
 from ..classes import CLASSES
@@ -97,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         metavar="LABEL=METRICS_JSON",
-        help="one table row, in order (repeat)",
+        help="one table row, in order (repeat; the same label again adds a seed)",
     )
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
@@ -173,36 +174,79 @@ def _pseudo(args) -> None:
         io.write_csv(pd.DataFrame(rows), args.out_sweep)
 
 
+def vote_both(df: pd.DataFrame, p) -> tuple[pd.DataFrame, dict]:
+    """The paper's weights and fitted ones (nested over folds); the frame and top-level
+    metrics follow `p.use`, "votes" holds both."""
+    paper = io.revote(df, p.weights)
+    fitted, info = io.fitted_revote(df, list(p.weights))
+    votes = {
+        "paper": {"weights": p.weights, **io.evaluate(paper)},
+        "fitted": {**info, **io.evaluate(fitted)},
+    }
+    used = paper if p.use == "paper" else fitted
+    return used, {
+        "weights": votes[p.use]["weights"],
+        "use": p.use,
+        **io.evaluate(used),
+        "votes": votes,
+    }
+
+
 def _vote(args) -> None:
     p = parse_params(VoteParams, args.params)
-    df = io.revote(io.read_predictions(args.predictions), p.weights)
+    df, metrics = vote_both(io.read_predictions(args.predictions), p)
     io.write_csv(df, args.out_predictions)
-    io.write_json({"weights": p.weights, **io.evaluate(df)}, args.out_metrics)
+    io.write_json(metrics, args.out_metrics)
     io.write_csv(io.submission(df), args.out_submission)
 
 
+def _waf(m: dict | None, part: str):
+    return None if not m or not m.get(part) else 100 * m[part]["waf"]
+
+
 def ablation_table(rows: list[tuple[str, dict]]) -> pd.DataFrame:
-    """Table 1 layout: one row per method, CV WAF and test WAF (when test labels exist)."""
-    out = []
+    """Table 1: one row per method (a label given several times: one metrics JSON per seed),
+    mean and std (ddof 1; 0 for one seed) of CV and test WAF, with the paper's vote weights
+    and, where the metrics hold them (`votes`), with weights fitted out of fold."""
+    groups: dict[str, list[dict]] = {}
     for label, m in rows:
-        cv, test = m.get("cv"), m.get("test")
-        out.append(
-            {
-                "method": label,
-                "cv_waf": None if cv is None else round(100 * cv["waf"], 2),
-                "test_waf": None if test is None else round(100 * test["waf"], 2),
-            }
-        )
+        groups.setdefault(label, []).append(m)
+    cols = {
+        "cv_waf": lambda m: _waf(m.get("votes", {}).get("paper", m), "cv"),
+        "test_waf": lambda m: _waf(m.get("votes", {}).get("paper", m), "test"),
+        "cv_waf_fitted": lambda m: _waf(m.get("votes", {}).get("fitted"), "cv"),
+        "test_waf_fitted": lambda m: _waf(m.get("votes", {}).get("fitted"), "test"),
+    }
+    out = []
+    for label, ms in groups.items():
+        row = {"method": label, "seeds": len(ms)}
+        for c, get in cols.items():
+            vals = [v for v in map(get, ms) if v is not None]
+            row[c] = round(float(np.mean(vals)), 2) if vals else None
+            row[c + "_std"] = (
+                round(float(np.std(vals, ddof=1)), 2) if len(vals) > 1 else (0.0 if vals else None)
+            )
+        out.append(row)
     return pd.DataFrame(out)
 
 
 def markdown_table(df: pd.DataFrame) -> str:
-    def cell(v):
-        return "–" if v is None or pd.isna(v) else f"{v:.2f}" if isinstance(v, float) else str(v)
+    def cell(r, c):
+        v, sd = getattr(r, c), getattr(r, c + "_std")
+        if v is None or pd.isna(v):
+            return "–"
+        return f"{v:.2f} ± {sd:.2f}" if r.seeds > 1 else f"{v:.2f}"
 
-    lines = ["| Method | CV WAF (%) | Test WAF (%) |", "|---|---:|---:|"]
+    lines = [
+        "| Method | CV WAF (%) | Test WAF (%) | CV WAF, fitted vote | Test WAF, fitted vote "
+        "| Seeds |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in df.itertuples(index=False):
-        lines.append(f"| {r.method} | {cell(r.cv_waf)} | {cell(r.test_waf)} |")
+        cells = " | ".join(
+            cell(r, c) for c in ("cv_waf", "test_waf", "cv_waf_fitted", "test_waf_fitted")
+        )
+        lines.append(f"| {r.method} | {cells} | {r.seeds} |")
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,23 @@ class Features:
         idx = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=self.device)
         return {m: x.index_select(0, idx) for m, x in self.x.items()}
 
+    @torch.no_grad()
+    def stats(self, rows: np.ndarray, chunk: int = 4096) -> dict[str, tuple]:
+        """Per-modality mean and std over the distinct `rows` (float64 sums, chunked)."""
+        rows = np.unique(np.asarray(rows))
+        out = {}
+        for m, x in self.x.items():
+            s = torch.zeros(x.shape[1], dtype=torch.float64, device=self.device)
+            s2 = torch.zeros_like(s)
+            for i in range(0, len(rows), chunk):
+                v = self.batch(rows[i : i + chunk])[m].double()
+                s += v.sum(0)
+                s2 += (v * v).sum(0)
+            mean = s / len(rows)
+            var = (s2 / len(rows) - mean * mean).clamp_min(0)
+            out[m] = (mean.float(), var.sqrt().float())
+        return out
+
 
 def make_model(kind: str, dims: dict[str, int], p) -> torch.nn.Module:
     if kind == "mrccl":
@@ -45,9 +62,12 @@ def make_model(kind: str, dims: dict[str, int], p) -> torch.nn.Module:
             dropout=p.dropout,
             fusion_invariant=p.fusion_invariant,
             temperature_init=p.temperature_init,
+            standardize=p.standardize,
         )
     if kind == "baseline":
-        return AttentionBaseline(dims, hidden=p.hidden, dropout=p.dropout)
+        return AttentionBaseline(
+            dims, hidden=p.hidden, dropout=p.dropout, standardize=p.standardize
+        )
     raise ValueError(kind)
 
 
@@ -58,11 +78,12 @@ def contrastive_loss(model: MRCCL, x: dict, spec: list, inv: list, p, abar, gen)
         return torch.zeros((), device=ae.device), ae
     b = len(next(iter(x.values())))
     t = sample_steps(b, p.nee_steps, gen["cpu"])
+    # Noise on the standardised input, so sqrt(1 - abar_t) means the same for every modality.
     noisy = {
         m: add_noise(v, t, abar, torch.randn(v.shape, generator=gen["dev"], device=v.device))
-        for m, v in x.items()
+        for m, v in model.norm(x).items()
     }
-    ne = imcl_ne(spec, model.embed(noisy), model.tau_ne())
+    ne = imcl_ne(spec, model.embed(noisy, normed=True), model.tau_ne())
     return ne, ae
 
 
@@ -85,6 +106,7 @@ def pretrain(model: MRCCL, feats: Features, rows: np.ndarray, p, device) -> dict
     seed_all(p.seed)
     gen = _generators(p.seed, device)
     abar = alpha_bar(p.nee_steps, p.beta_start, p.beta_end).to(device)
+    model.norm.fit(feats.stats(rows))
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     history, seen, t0 = [], 0, time.perf_counter()
     bar = tqdm(range(p.epochs), desc="pretrain", unit="epoch", disable=not p.progress)
@@ -165,7 +187,9 @@ def train_fold(
     """Train on fold.train, early-stop on the WAF of the voted validation output."""
     gen = _generators(p.seed * 1000 + fold.k, device)
     abar = alpha_bar(p.nee_steps, p.beta_start, p.beta_end).to(device) if kind == "mrccl" else None
-    opt = torch.optim.Adam(model.parameters(), lr=p.lr)
+    # Standardisation statistics of this training fold (labeled + pseudo rows, no duplicates).
+    model.norm.fit(feats.stats(fold.train))
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     y_val = labels[fold.val]
     best = FoldResult(copy.deepcopy(model.state_dict()), 0, -1.0)
     bad = 0
@@ -205,7 +229,7 @@ def train_fold(
             bad = 0
         else:
             bad += 1
-            if bad >= p.patience:
+            if p.patience and bad >= p.patience:
                 break
     log.info(
         "%s: best val WAF %.4f at epoch %d",

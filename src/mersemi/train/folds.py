@@ -30,12 +30,17 @@ def make_folds(
     targets: dict[int, int] | None = None,
     pseudo: np.ndarray | None = None,
     pseudo_labels: np.ndarray | None = None,
+    scope: str = "fold",
 ) -> list[Fold]:
     """Folds over the labeled rows `labeled` (dataset indices) with their `labels`.
 
     Each training set is the other folds' labeled rows plus the pseudo-labeled rows (which are
     never labeled clips, so never in a validation fold), then oversampled to `targets`.
+    `scope` "dataset": `targets` are counts over the whole labeled set (the paper's), scaled to
+    each fold by its share of the labeled rows; "fold": the counts apply to each fold as given.
     """
+    if scope not in ("dataset", "fold"):
+        raise ValueError(f"scope must be dataset or fold, got {scope!r}")
     labeled, labels = np.asarray(labeled), np.asarray(labels)
     if pseudo is not None and len(np.intersect1d(pseudo, labeled)):
         raise ValueError("pseudo-labeled rows overlap the labeled set")
@@ -49,8 +54,10 @@ def make_folds(
             tr_y = np.concatenate([tr_y, pseudo_labels])
         rng = np.random.default_rng([seed, k, 1])
         if targets:
+            share = mask.sum() / len(labeled) if scope == "dataset" else 1.0
+            fold_targets = {c: int(round(t * share)) for c, t in targets.items()}
             label_of = dict(zip(tr.tolist(), tr_y.tolist(), strict=True))
-            tr = oversample(tr, tr_y, targets, rng)
+            tr = oversample(tr, tr_y, fold_targets, rng)
             tr_y = np.array([label_of[i] for i in tr.tolist()], dtype=labels.dtype)
         else:
             perm = rng.permutation(len(tr))

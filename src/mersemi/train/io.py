@@ -13,7 +13,7 @@ from ..classes import CLASS_INDEX, CLASSES
 from ..errors import InputError
 from ..manifest import read_csv_table
 from .metrics import report
-from .vote import soft_vote
+from .vote import nested_fit, soft_vote
 
 VOTE = "vote"
 
@@ -83,6 +83,23 @@ def revote(df: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
     df[prob_cols(VOTE)] = voted
     df["pred"] = [CLASSES[i] for i in voted.argmax(1)]
     return df
+
+
+def fitted_revote(df: pd.DataFrame, heads: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Vote with weights fitted on the out-of-fold rows, nested over folds (see
+    vote.nested_fit); pool rows use the weights fitted on all out-of-fold rows."""
+    oof = ((df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")).to_numpy()
+    if not oof.any():
+        raise InputError("fitted vote weights need out-of-fold rows (split train, fold >= 0)")
+    sub = df[oof]
+    probs = {k: probs_of(sub, k) for k in heads}
+    y = sub["label"].map(CLASS_INDEX).to_numpy()
+    voted_oof, per_fold, w_all = nested_fit(probs, y, sub["fold"].to_numpy())
+    out = revote(df, w_all)
+    cols = prob_cols(VOTE)
+    out.loc[oof, cols] = voted_oof
+    out.loc[oof, "pred"] = [CLASSES[i] for i in voted_oof.argmax(1)]
+    return out, {"weights": w_all, "fold_weights": per_fold}
 
 
 def evaluate(df: pd.DataFrame) -> dict:

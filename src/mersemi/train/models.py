@@ -43,6 +43,32 @@ class SpecificEncoder(nn.Module):
         return self.out(h)
 
 
+class Standardize(nn.Module):
+    """Per-modality, per-dimension z-scoring with statistics held as buffers (so they travel
+    with the state dict). Identity until `fit` is called; fitted on a training fold's rows
+    only, never on validation rows."""
+
+    def __init__(self, dims: dict[str, int], enabled: bool = True):
+        super().__init__()
+        self.enabled = enabled
+        for m, d in dims.items():
+            self.register_buffer(f"mean_{m}", torch.zeros(d))
+            self.register_buffer(f"std_{m}", torch.ones(d))
+
+    @torch.no_grad()
+    def fit(self, stats: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        for m, (mean, std) in stats.items():
+            getattr(self, f"mean_{m}").copy_(mean)
+            getattr(self, f"std_{m}").copy_(std.clamp_min(1e-6))
+
+    def forward(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if not self.enabled:
+            return x
+        return {
+            m: (v - getattr(self, f"mean_{m}")) / getattr(self, f"std_{m}") for m, v in x.items()
+        }
+
+
 class MRCCL(nn.Module):
     """Specificity encoders per modality, a shared invariant MLP, projections for IMCL-AE,
     classifiers A, V, T on the specific embeddings and F on their concatenation."""
@@ -58,9 +84,11 @@ class MRCCL(nn.Module):
         fusion_invariant: bool = False,
         temperature_init: float = 0.1,
         n_classes: int = len(CLASSES),
+        standardize: bool = True,
     ):
         super().__init__()
         self.modalities = [m for m in MODALITIES if m in dims]
+        self.norm = Standardize({m: dims[m] for m in self.modalities}, standardize)
         self.fusion_invariant = fusion_invariant
         self.specific = nn.ModuleDict(
             {
@@ -83,8 +111,12 @@ class MRCCL(nn.Module):
         fused = hidden * len(self.modalities) + (hidden if fusion_invariant else 0)
         self.heads["F"] = nn.Linear(fused, n_classes)
 
-    def embed(self, x: dict[str, torch.Tensor], masks: dict | None = None) -> list[torch.Tensor]:
+    def embed(
+        self, x: dict[str, torch.Tensor], masks: dict | None = None, normed: bool = False
+    ) -> list[torch.Tensor]:
+        """Specific embeddings; `normed`: x is already standardised (NEE noises it there)."""
         masks = masks or {}
+        x = x if normed else self.norm(x)
         return [self.specific[m](x[m], masks.get(m)) for m in self.modalities]
 
     def forward(self, x: dict[str, torch.Tensor], masks: dict | None = None) -> dict:
@@ -100,21 +132,22 @@ class MRCCL(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """MERTools MLPEncoder: three Linear-ReLU-Dropout blocks."""
+    """MERTools MLPEncoder: dropout once on the input, then three Linear-ReLU layers."""
 
     def __init__(self, in_dim: int, hidden: int, dropout: float):
         super().__init__()
-        blocks = []
-        for i in range(3):
-            blocks += [
-                nn.Linear(in_dim if i == 0 else hidden, hidden),
-                nn.ReLU(),
-                nn.Dropout(dropout),
-            ]
-        self.net = nn.Sequential(*blocks)
+        self.drop = nn.Dropout(dropout)
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+        )
 
     def forward(self, x):
-        return self.net(x)
+        return self.net(self.drop(x))
 
 
 class AttentionBaseline(nn.Module):
@@ -128,9 +161,12 @@ class AttentionBaseline(nn.Module):
         hidden: int = 128,
         dropout: float = 0.5,
         n_classes: int = len(CLASSES),
+        standardize: bool = False,
     ):
         super().__init__()
         self.modalities = [m for m in MODALITIES if m in dims]
+        # MERTools feeds raw features; standardisation is an option, off by default.
+        self.norm = Standardize({m: dims[m] for m in self.modalities}, standardize)
         self.encoders = nn.ModuleDict(
             {m: MLPEncoder(dims[m], hidden, dropout) for m in self.modalities}
         )
@@ -139,6 +175,7 @@ class AttentionBaseline(nn.Module):
         self.fc_out = nn.Linear(hidden, n_classes)
 
     def forward(self, x: dict[str, torch.Tensor], masks: dict | None = None) -> dict:
+        x = self.norm(x)
         hs = [self.encoders[m](x[m]) for m in self.modalities]
         att = self.fc_att(self.attention_mlp(torch.cat(hs, -1))).unsqueeze(2)  # B x M x 1
         fused = torch.matmul(torch.stack(hs, dim=2), att).squeeze(2)  # B x H

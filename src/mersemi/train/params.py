@@ -34,6 +34,9 @@ class ModelParams:
     dropout: float = 0.1
     fusion_invariant: bool = False  # F also sees the mean invariant embedding
     temperature_init: float = 0.1  # learnable InfoNCE temperature (one per loss)
+    # z-score each modality per dimension with statistics of the training rows (departure:
+    # Baichuan2/HuBERT hidden states have outlier dimensions; raw input slows Adam at lr 1e-4)
+    standardize: bool = True
 
 
 @dataclass
@@ -57,12 +60,17 @@ class PretrainParams(Common, ModelParams, NEEParams):
 @dataclass
 class CVParams(Common):
     folds: int = 5
-    epochs: int = 20  # at most; early stopping on validation WAF
-    patience: int = 5
+    epochs: int = 40  # at most (the paper); early stopping on validation WAF
+    patience: int = 5  # 0: no early stopping, keep the best of all epochs (MERTools)
     lr: float = 1e-4
+    weight_decay: float = 0.0  # Adam L2 (MERTools: 1e-5)
     oversample: bool = True
     oversample_classes: list = field(default_factory=lambda: list(MINORITY))
     oversample_target: int = 850
+    # "dataset": the paper's targets are counts over the whole labeled set, so each training
+    # fold gets target x (its labeled rows / all labeled rows), keeping the paper's ratios;
+    # "fold": the target count inside every training fold as given.
+    oversample_scope: str = "dataset"
 
 
 @dataclass
@@ -81,10 +89,19 @@ def step2_defaults() -> dict:
 
 @dataclass
 class BaselineParams(CVParams):
+    """MERTools `attention` and its main-release.py procedure: Adam with L2 1e-5, batch 32,
+    100 epochs, the best validation epoch kept (no early stopping); hidden, dropout and lr are
+    one point of MERTools' grid (model-tune.yaml: hidden 64/128/256, dropout 0.2-0.5,
+    lr 1e-3/1e-4)."""
+
     hidden: int = 128
     dropout: float = 0.5
     lr: float = 1e-3
-    batch_size: int = 128
+    batch_size: int = 32
+    epochs: int = 100
+    patience: int = 0
+    weight_decay: float = 1e-5
+    standardize: bool = False  # MERTools feeds raw features
     oversample: bool = False  # the MER2024 baseline does not oversample
 
 
@@ -102,6 +119,14 @@ class PseudoParams:
     )
     # Whose confidence must pass the threshold: both models, only MR-CCL, or their mean.
     confidence: str = "both"  # both | mrccl | mean
+    # What "confidence" is (see docs/training.md, "Pseudo labels"):
+    #   prob_vote   max of the weighted mean of softmax probabilities (heads x folds)
+    #   logit_sum   max of softmax(sum_k w_k log p_k): the authors' softmax of a weighted
+    #               logit sum (log-probabilities differ from logits by a per-row constant)
+    #   calibrated  max of softmax(log p / T), T fitted per model on out-of-fold predictions
+    score: str = "calibrated"
+    # Head weights of the logit_sum score (the paper's vote weights).
+    weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
     include_test: bool = True  # may clips of the test split be pseudo-labeled?
     sweep: list = field(
         default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995]
@@ -111,6 +136,9 @@ class PseudoParams:
 @dataclass
 class VoteParams:
     weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
+    # "paper": the weights above; "fitted": weights fitted on out-of-fold predictions (CV
+    # figures nested over folds, so without optimism). Metrics always hold both.
+    use: str = "paper"
 
 
 def parse_params(cls, text: str | dict | None, base: dict | None = None):
@@ -156,5 +184,13 @@ def _validate(p) -> None:
         p.thresholds = {c: float(p.thresholds.get(c, defaults[c])) for c in CLASSES}
     if hasattr(p, "confidence") and p.confidence not in ("both", "mrccl", "mean"):
         bad(f"confidence must be both, mrccl or mean, got {p.confidence!r}")
+    if hasattr(p, "oversample_scope") and p.oversample_scope not in ("dataset", "fold"):
+        bad(f"oversample_scope must be dataset or fold, got {p.oversample_scope!r}")
+    if hasattr(p, "patience") and p.patience < 0:
+        bad(f"patience must be >= 0 (0: no early stopping), got {p.patience}")
+    if hasattr(p, "score") and p.score not in ("prob_vote", "logit_sum", "calibrated"):
+        bad(f"score must be prob_vote, logit_sum or calibrated, got {p.score!r}")
+    if hasattr(p, "use") and p.use not in ("paper", "fitted"):
+        bad(f"use must be paper or fitted, got {p.use!r}")
     if hasattr(p, "beta_start") and not 0 < p.beta_start <= p.beta_end < 1:
         bad("need 0 < beta_start <= beta_end < 1")

@@ -15,9 +15,9 @@ from ..errors import InputError
 from .data import Dataset
 from .engine import make_model, pretrain, run_cv
 from .folds import make_folds
-from .io import evaluate, predictions_frame, probs_of
+from .io import classifiers_of, evaluate, predictions_frame, probs_of
 from .runtime import seed_all, setup
-from .selftrain import audit, select_pseudo
+from .selftrain import audit, calibrate, fit_temperature, logit_sum, select_pseudo
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,9 @@ def _cv_outputs(kind, ds, p, res, weights, device, extra) -> tuple[dict, pd.Data
 def run_baseline(ds: Dataset, p) -> tuple[dict, pd.DataFrame, dict]:
     device = setup(p)
     labeled = ds.labeled()
-    folds = make_folds(labeled, ds.labels[labeled], p.folds, p.seed, _targets(p))
+    folds = make_folds(
+        labeled, ds.labels[labeled], p.folds, p.seed, _targets(p), scope=p.oversample_scope
+    )
     res = run_cv("baseline", ds, folds, p, device, {"B": 1.0})
     return _cv_outputs("baseline", ds, p, res, {"B": 1.0}, device, {})
 
@@ -128,7 +130,16 @@ def run_finetune(
     device = setup(p)
     labeled = ds.labeled()
     prow, plab = _pseudo_rows(ds, pseudo)
-    folds = make_folds(labeled, ds.labels[labeled], p.folds, p.seed, _targets(p), prow, plab)
+    folds = make_folds(
+        labeled,
+        ds.labels[labeled],
+        p.folds,
+        p.seed,
+        _targets(p),
+        prow,
+        plab,
+        scope=p.oversample_scope,
+    )
     pre_state, init_states = None, None
     if init is not None and p.init_from_step1:
         _check_arch(init, p, ds, "--init")
@@ -164,6 +175,21 @@ def _check_arch(ck: dict, p, ds: Dataset, flag: str) -> None:
         )
 
 
+def _score(df: pd.DataFrame, pool: pd.DataFrame, p) -> tuple[np.ndarray, dict]:
+    """Probabilities whose max is the confidence of one model's pool rows (p.score)."""
+    heads = classifiers_of(df)
+    if p.score == "prob_vote":
+        return probs_of(pool, "vote"), {}
+    if p.score == "logit_sum":
+        w = {k: v for k, v in p.weights.items() if k in heads} if len(heads) > 1 else {heads[0]: 1}
+        return logit_sum({k: probs_of(pool, k) for k in w}, w), {"weights": w}
+    oof = df[(df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")]
+    if not len(oof):
+        raise InputError("score calibrated needs out-of-fold rows (split train) in predictions")
+    temp = fit_temperature(probs_of(oof, "vote"), oof["label"].map(CLASS_INDEX).to_numpy())
+    return calibrate(probs_of(pool, "vote"), temp), {"temperature": temp}
+
+
 def run_pseudo(
     mrccl: pd.DataFrame, base: pd.DataFrame, p, truth: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, dict]:
@@ -178,7 +204,8 @@ def run_pseudo(
             f"{diff[:5]})"
         )
     b = b.loc[m.index]
-    pm, pb = probs_of(m, "vote"), probs_of(b, "vote")
+    pm, info_m = _score(mrccl, m, p)
+    pb, info_b = _score(base, b, p)
     thr = np.array([p.thresholds[c] for c in CLASSES])
     keep, pred = select_pseudo(pm, pb, thr, p.confidence)
     y_true = None
@@ -187,6 +214,8 @@ def run_pseudo(
         y_true = t.map(CLASS_INDEX).fillna(-1).astype(int).to_numpy()
     report = audit(pm, pb, thr, p.confidence, p.sweep, y_true)
     report["include_test"] = p.include_test
+    report["score"] = {"name": p.score, "mrccl": info_m, "baseline": info_b}
+    report["selected"]["share"] = report["selected"]["count"] / max(report["pool"], 1)
     out = pd.DataFrame(
         {
             "name": m.index[keep],
@@ -196,7 +225,8 @@ def run_pseudo(
         }
     )
     log.info(
-        "pseudo labels: %d of %d pool clips (agreement %.3f)",
+        "pseudo labels (%s): %d of %d pool clips (agreement %.3f)",
+        p.score,
         len(out),
         len(m),
         report["agreement_rate"],

@@ -1,8 +1,39 @@
 """Self-training: pseudo labels where MR-CCL and the baseline agree and are confident."""
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
 
 from ..classes import CLASSES
+
+SCORES = ("prob_vote", "logit_sum", "calibrated")
+EPS = 1e-12
+
+
+def logit_sum(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """softmax(sum_k w_k log p_k): the authors' softmax of a weighted sum of logits.
+
+    log p_k differs from the logits of head k by a per-row constant, which softmax drops, so
+    this equals the logit-sum softmax exactly for one model and, over folds, uses the log of
+    the fold-averaged probabilities. With weights summing to more than 1 it is sharper than
+    any head: the paper's 0.99 is reached far more often than by a mean of probabilities.
+    """
+    z = sum(float(w) * np.log(np.asarray(probs[k]) + EPS) for k, w in weights.items())
+    return softmax(z, axis=1)
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
+    """T minimising the NLL of softmax(log p / T) on labeled (out-of-fold) rows."""
+    logp = np.log(np.asarray(probs) + EPS)
+
+    def nll(log_t):
+        return -log_softmax(logp / np.exp(log_t), axis=1)[np.arange(len(y)), y].mean()
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded").x))
+
+
+def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    return softmax(np.log(np.asarray(probs) + EPS) / temperature, axis=1)
 
 
 def select_pseudo(

@@ -20,3 +20,38 @@ def soft_vote(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.nda
     return (
         sum(float(w) * np.asarray(probs[k], dtype=np.float64) for k, w in weights.items()) / total
     )
+
+
+def fit_weights(probs: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
+    """Vote weights (on the simplex) minimising the log loss of the vote on labeled rows.
+
+    Log loss rather than WAF: smooth, so a 4-parameter optimiser finds it, and it does not
+    chase the argmax of a few borderline rows.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import softmax
+
+    keys = list(probs)
+    stack = np.stack([np.asarray(probs[k], dtype=np.float64)[np.arange(len(y)), y] for k in keys])
+
+    def nll(theta):
+        return -np.log(softmax(theta) @ stack + 1e-12).mean()
+
+    res = minimize(nll, np.zeros(len(keys)), method="L-BFGS-B")
+    return {k: round(float(w), 4) for k, w in zip(keys, softmax(res.x), strict=True)}
+
+
+def nested_fit(
+    probs: dict[str, np.ndarray], y: np.ndarray, fold: np.ndarray
+) -> tuple[np.ndarray, dict[int, dict], dict[str, float]]:
+    """Out-of-fold vote with fitted weights and no optimism: the rows of fold k are voted with
+    weights fitted on the other folds' out-of-fold rows only. Returns (voted probabilities of
+    the rows, weights per fold, weights fitted on all rows for unseen clips)."""
+    voted = np.zeros_like(next(iter(probs.values())), dtype=np.float64)
+    per_fold = {}
+    for k in np.unique(fold):
+        rest, here = fold != k, fold == k
+        w = fit_weights({c: v[rest] for c, v in probs.items()}, y[rest])
+        voted[here] = soft_vote({c: v[here] for c, v in probs.items()}, w)
+        per_fold[int(k)] = w
+    return voted, per_fold, fit_weights(probs, y)
