@@ -1,10 +1,11 @@
 import stat
+import subprocess
 import sys
 
 import h5py
 import numpy as np
 import pytest
-from extract_media import make_media, write_shard
+from extract_media import encode, face_frames, make_media, write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.common import reasons_path
@@ -16,6 +17,7 @@ from mersemi.extract.faces import (
     open_crops,
 )
 from mersemi.extract.frames import decode_frames, probe, sample_indices
+from mersemi.ffmpeg_bin import ffmpeg_exe
 
 SIZE = 64
 
@@ -132,3 +134,37 @@ def test_openface_backend_reads_aligned_frames_in_order(media, tmp_path):
         c, fr = h5["crops"][:], h5["frame"][:]
     assert c.shape == (2, 32, 32, 3) and list(fr) == [0, 2]  # frame 2 (index 1) dropped
     assert c[0, 0, 0].tolist() == [40, 40, 7] and c[1, 0, 0].tolist() == [120, 120, 7]  # RGB
+
+
+def test_only_the_first_video_stream_is_decoded(media, tmp_path):
+    """A file with two video streams (here a 64×48 one after the face video) decodes as its
+    first stream alone, not as the two interleaved in one pipe."""
+    _, clips, _ = media
+    small = encode(tmp_path / "small.mp4", face_frames(8)[:, ::5, ::5], audio=False)
+    both = tmp_path / "two_streams.mkv"
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(clips["face"]),
+         "-i", str(small), "-map", "0:v", "-map", "1:v", "-c", "copy", str(both)],
+        check=True,
+    )  # fmt: skip
+    frames, src = decode_frames(both)
+    alone, _ = decode_frames(clips["face"])
+    assert frames.shape == alone.shape and list(src) == list(range(len(alone)))
+    np.testing.assert_array_equal(frames, alone)
+
+
+def test_crops_per_clip_are_capped_uniformly(media, tmp_path, caplog):
+    """max_frames 0 (every frame) with max_crops 3: a 12-frame clip keeps 3 frames spread over
+    the whole clip, stays valid, and the cap is logged with the clip's path."""
+    _, clips, _ = media
+    shard = write_shard(tmp_path / "shard.csv", {"face": clips["face"]})
+    out = tmp_path / "faces.h5"
+    with caplog.at_level("WARNING"):
+        extract_faces(shard, out, FacesParams(max_frames=0, max_crops=3, size=SIZE))
+    cf = open_crops(out)
+    with h5py.File(out, "r") as h5:
+        kept = list(h5["frame"][:])
+    assert cf.valid[0] and 2 <= len(kept) <= 3 and kept[0] == 0 and kept[-1] >= 10
+    assert "keeping 3 uniformly spread" in caplog.text and str(clips["face"]) in caplog.text
+    with pytest.raises(InputError, match="max_crops"):
+        FacesParams(max_crops=0).check()

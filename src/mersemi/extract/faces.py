@@ -43,7 +43,7 @@ from .common import (
     read_shard,
     write_reasons,
 )
-from .frames import decode_frames, sample_indices
+from .frames import frame_plan, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ HELP = "video -> aligned face crops (OpenCV Haar or OpenFace), HDF5 per shard"
 class FacesParams(StageParams):
     backend: str = "opencv"  # opencv | openface
     max_frames: int = 0  # 0: every frame; N: at most N frames, uniformly spread
+    # Memory bound per clip: a clip with more frames is sampled uniformly down to this many
+    # (logged). Crops held per clip ≤ max_crops·size²·3 bytes (2000 at 224 px: 301 MB).
+    max_crops: int = 2000
     size: int = 224  # side of the square crops
     max_side: int = 0  # opencv: downscale frames so the longer side ≤ this before detection
     margin: float = 0.2  # opencv: crop side = face side × (1 + 2·margin)
@@ -79,6 +82,8 @@ class FacesParams(StageParams):
             raise InputError(f"faces: size must be at least 8, got {self.size}")
         if self.max_frames < 0:
             raise InputError(f"faces: max_frames must be ≥ 0, got {self.max_frames}")
+        if self.max_crops < 1:
+            raise InputError(f"faces: max_crops must be ≥ 1, got {self.max_crops}")
         if not 0 <= self.margin <= 2:
             raise InputError(f"faces: margin must be in [0, 2], got {self.margin}")
         if self.openface_scale is not None and self.openface_scale <= 0:
@@ -199,16 +204,27 @@ def align_crop(frame: np.ndarray, box, angle: float, margin: float, size: int) -
     )
 
 
+def log_capped(path: Path, n_frames: int, p: FacesParams) -> None:
+    if n_frames > p.max_crops and (p.max_frames == 0 or p.max_frames > p.max_crops):
+        log.warning(
+            "%s: %d frames, keeping %d uniformly spread (faces.max_crops bounds memory per clip)",
+            path, n_frames, p.max_crops,
+        )  # fmt: skip
+
+
 def opencv_clip(aligner: HaarAligner, path: Path, p: FacesParams):
-    frames, src = decode_frames(path, p.max_frames, p.max_side, p.timeout)
-    crops, kept = [], []
-    for f, i in zip(frames, src, strict=True):
+    """Frames are decoded and cropped one at a time: memory is the crops, not the video."""
+    info = probe(path, p.timeout)
+    log_capped(path, info.n_frames, p)
+    crops, kept, n = [], [], 0
+    for f, i in iter_frames(path, p.max_frames, p.max_side, p.timeout, p.max_crops, info):
+        n += 1
         c = aligner.crop(f)
         if c is not None:
             crops.append(c)
-            kept.append(int(i))
+            kept.append(i)
     if not crops:
-        raise ClipFailure("no_face", f"no face in {len(frames)} decoded frame(s)")
+        raise ClipFailure("no_face", f"no face in {n} decoded frame(s)")
     return np.stack(crops), np.asarray(kept, dtype=np.int64)
 
 
@@ -326,10 +342,12 @@ def openface_clip(exe: Path, path: Path, p: FacesParams):
 
         table = pd.read_csv(csv, skipinitialspace=True)
         table.columns = [c.strip() for c in table.columns]
-        ok = table[table.get("success", 1) == 1]
+        ok = table[table.get("success", 1) == 1]["frame"].astype(int).to_numpy()
+        log_capped(path, len(ok), p)
+        idx, _ = frame_plan(len(ok), p.max_frames, p.max_crops)
         aligned = out / "clip_aligned"
         crops, kept = [], []
-        for frame in ok["frame"].astype(int):
+        for frame in ok if idx is None else ok[idx]:
             # OpenFace names aligned frames frame_det_<face>_<frame, 1-based, 6 digits>.
             f = aligned / f"frame_det_00_{frame:06d}.png"
             img = cv2.imread(str(f), cv2.IMREAD_COLOR) if f.is_file() else None
@@ -338,14 +356,10 @@ def openface_clip(exe: Path, path: Path, p: FacesParams):
             if img.shape[:2] != (p.size, p.size):
                 img = cv2.resize(img, (p.size, p.size), interpolation=cv2.INTER_AREA)
             crops.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-            kept.append(frame - 1)
+            kept.append(int(frame) - 1)
     if not crops:
         raise ClipFailure("no_face", "OpenFace aligned no face")
-    crops_a, kept_a = np.stack(crops), np.asarray(kept, dtype=np.int64)
-    idx = sample_indices(len(crops_a), p.max_frames)
-    if idx is not None:
-        crops_a, kept_a = crops_a[idx], kept_a[idx]
-    return crops_a, kept_a
+    return np.stack(crops), np.asarray(kept, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- run

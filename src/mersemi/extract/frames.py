@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,22 +69,37 @@ def sample_indices(n_frames: int, max_frames: int) -> np.ndarray | None:
     return np.unique(np.linspace(0, n_frames - 1, max_frames).round().astype(np.int64))
 
 
-def decode_frames(
-    path: str | Path, max_frames: int = 0, max_side: int = 0, timeout: float = 600
-) -> tuple[np.ndarray, np.ndarray]:
-    """(frames uint8 F×H×W×3 RGB, source frame indices F).
+def frame_plan(n_frames: int, max_frames: int, max_crops: int) -> tuple[np.ndarray | None, int]:
+    """(indices to decode or None for all, the count cap). `max_frames` is the user's sampling
+    (0: every frame); `max_crops` bounds memory: a clip with more frames than that is sampled
+    uniformly down to it. With an unknown frame count (0) decoding stops at the cap."""
+    limit = min(max_frames, max_crops) if max_frames > 0 else max_crops
+    return sample_indices(n_frames, limit), limit
 
-    max_frames > 0 keeps at most that many frames, uniformly spread; max_side > 0 downscales
-    so the longer side is at most max_side (never upscales). Raises ClipFailure for files
-    without video ('no_video') or that decode to nothing ('decode_error').
+
+def iter_frames(
+    path: str | Path, max_frames: int = 0, max_side: int = 0, timeout: float = 600,
+    max_crops: int = 0, info: ProbeInfo | None = None,
+) -> Iterator[tuple[np.ndarray, int]]:  # fmt: skip
+    """Yield (frame uint8 H×W×3 RGB, source frame index), one frame in memory at a time.
+
+    Only the first video stream is decoded (`0:v:0`; a file with several video streams would
+    otherwise mix them in one pipe). max_frames > 0 keeps at most that many frames, uniformly
+    spread; max_crops > 0 caps the count the same way (memory bound per clip); max_side > 0
+    downscales so the longer side is at most max_side (never upscales). Raises ClipFailure for
+    files without video ('no_video') or that decode to nothing ('decode_error').
     """
     import ffmpeg
 
-    info = probe(path, timeout)
+    info = info or probe(path, timeout)
     if not info.has_video:
         raise ClipFailure("no_video", "no video stream")
-    idx = sample_indices(info.n_frames, max_frames)
-    stream = ffmpeg.input(str(path)).video
+    idx, limit = (
+        frame_plan(info.n_frames, max_frames, max_crops)
+        if max_crops > 0
+        else (sample_indices(info.n_frames, max_frames), 0)
+    )
+    stream = ffmpeg.input(str(path))["v:0"]
     if idx is not None:
         stream = stream.filter("select", "+".join(f"eq(n,{i})" for i in idx))
     if max_side > 0:
@@ -94,24 +111,63 @@ def decode_frames(
         )
     out_kw = {"format": "rawvideo", "pix_fmt": "rgb24", "fps_mode": "passthrough"}
     args = stream.output("pipe:", **out_kw).global_args("-hide_banner", "-nostdin")
-    cmd = args.compile(cmd=ffmpeg_exe())
+    proc = subprocess.Popen(
+        args.compile(cmd=ffmpeg_exe()), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    # ffmpeg prints the output size on stderr before its first frame; a reader thread collects
+    # stderr so neither pipe can fill up and stall the other.
+    err_lines: list[str] = []
+    size_seen = threading.Event()
+
+    def read_stderr():
+        for raw in proc.stderr:
+            err_lines.append(raw.decode("utf-8", "replace"))
+            if "Output #0" in "".join(err_lines[-8:]) and _OUT_SIZE_RE.search(err_lines[-1]):
+                size_seen.set()
+        size_seen.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    n = 0
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ClipFailure(
-            "decode_error", f"ffmpeg decode timed out after {timeout:.0f} s"
-        ) from None
-    err = proc.stderr.decode("utf-8", "replace")
-    size = _OUT_SIZE_RE.search(err.split("Output #0", 1)[-1])
-    if size is None:
-        raise ClipFailure("decode_error", _last_line(err))
-    w, h = int(size[1]), int(size[2])
-    n = len(proc.stdout) // (w * h * 3)
-    if n == 0:
-        raise ClipFailure("decode_error", f"no frame decoded: {_last_line(err)}")
-    frames = np.frombuffer(proc.stdout, dtype=np.uint8, count=n * w * h * 3).reshape(n, h, w, 3)
-    if idx is None:
-        src = np.arange(n, dtype=np.int64)
-    else:
-        src = idx[:n] if n <= len(idx) else np.arange(n, dtype=np.int64)
-    return frames, src
+        size_seen.wait()
+        out = "".join(err_lines).split("Output #0", 1)
+        size = _OUT_SIZE_RE.search(out[-1]) if len(out) == 2 else None
+        if size is None:
+            proc.wait()
+            reader.join()
+            if not killer.is_alive():
+                raise ClipFailure("decode_error", f"ffmpeg decode timed out after {timeout:.0f} s")
+            raise ClipFailure("decode_error", _last_line("".join(err_lines)))
+        w, h = int(size[1]), int(size[2])
+        while not limit or n < limit:
+            buf = proc.stdout.read(w * h * 3)
+            if len(buf) < w * h * 3:
+                break
+            frame = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+            yield frame, int(idx[n]) if idx is not None and n < len(idx) else n
+            n += 1
+        if not killer.is_alive() and n == 0:
+            raise ClipFailure("decode_error", f"ffmpeg decode timed out after {timeout:.0f} s")
+        if n == 0:
+            proc.wait()
+            reader.join()
+            raise ClipFailure("decode_error", f"no frame decoded: {_last_line(''.join(err_lines))}")
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        proc.wait()
+        reader.join()
+
+
+def decode_frames(
+    path: str | Path, max_frames: int = 0, max_side: int = 0, timeout: float = 600
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frames uint8 F×H×W×3 RGB, source frame indices F): `iter_frames` collected (tests,
+    short clips; the faces stage streams)."""
+    pairs = list(iter_frames(path, max_frames, max_side, timeout))
+    return np.stack([f for f, _ in pairs]), np.asarray([i for _, i in pairs], dtype=np.int64)
