@@ -1,37 +1,62 @@
 """Both shipped configs validate, and every stage/step section holds only keys its CLI knows."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from snakemake.utils import validate
 
+from mersemi.configcheck import check_config
 from mersemi.errors import InputError
 from mersemi.extract.cli import stage_module
 from mersemi.params import parse_params
-from mersemi.train import params as tp
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
-TRAIN = {
-    "pretrain": tp.PretrainParams,
-    "baseline": tp.BaselineParams,
-    "finetune": tp.FinetuneParams,
-    "step2": tp.FinetuneParams,
-    "pseudo": tp.PseudoParams,
-    "vote": tp.VoteParams,
-}
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "config.mer2024.yaml"])
 def test_shipped_config_is_valid(name):
     config = yaml.safe_load((REPO / name).read_text())
     validate(config, SCHEMA)
-    for stage, section in config["extract"].items():
-        parse_params(stage_module(stage).Params, section, f"{name} extract.{stage}")
-    for step, cls in TRAIN.items():
-        common = config["train"]["common"] if step in ("pretrain", "baseline", "finetune") else {}
-        tp.parse_params(cls, common | config["train"][step])
+    check_config(config)
+
+
+@pytest.mark.parametrize(
+    ("section", "match"),
+    [
+        ({"finetune": {"epochs": "ten"}}, "train.finetune: epochs='ten' has type str"),
+        ({"pseudo": {"thresholds": {"sad": "high"}}}, "sad='high' must be a number in"),
+        ({"pseudo": {"thresholds": {"sad": 1.5}}}, "sad=1.5 must be a number in"),
+        ({"pseudo": {"thresholds": {"worried": -1}}}, "worried=-1 must be a number in"),
+        ({"step2": {"lr": "fast"}}, "train.step2: lr='fast'"),
+        ({"vote": {"use": "best"}}, "train.vote: use must be paper or fitted"),
+    ],
+)
+def test_bad_training_values_are_named_before_anything_runs(section, match):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for step, values in section.items():
+        config["train"][step] = config["train"].get(step, {}) | values
+    with pytest.raises(InputError, match=match):
+        check_config(config)
+
+
+def test_snakefile_refuses_a_bad_threshold_at_load(tmp_path):
+    """The whole config is checked when the Snakefile loads: one line, no traceback, and
+    nothing read or written (no inventory, no demo data)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("results: out\ntrain:\n  pseudo:\n    thresholds: {sad: 1.5}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "-d", str(tmp_path), "-n", "--configfile", str(REPO / "config.yaml"), str(bad)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "mersemi: error: train.pseudo: thresholds: sad=1.5" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".snakemake") == ["bad.yaml"]
 
 
 def test_wrong_key_and_type_are_named():

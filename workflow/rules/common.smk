@@ -11,6 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mersemi.codedigest import code_digest
+from mersemi.configcheck import check_config
 from mersemi.errors import InputError
 from mersemi.inventory import read_inventory, update_inventory
 from mersemi.manifest import Columns
@@ -44,6 +45,13 @@ def fail(message):
     """Stop loading with one line on the terminal (no traceback)."""
     print(f"mersemi: error: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+# Every options section (extraction and training) before anything is read or written.
+try:
+    check_config(config)
+except InputError as e:
+    fail(e)
 
 
 def load_inventory():

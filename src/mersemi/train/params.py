@@ -141,17 +141,38 @@ class VoteParams:
     use: str = "paper"
 
 
-def parse_params(cls, text: str | dict | None, base: dict | None = None):
+def parse_params(cls, text: str | dict | None, base: dict | None = None, what="--params"):
     """Build `cls` from `--params` (JSON string or dict) and check the values; `base` overrides
-    the defaults first (the paper's step-2 values)."""
-    params = _parse(cls, text, "--params", base)
-    _validate(params)
+    the defaults first (the paper's step-2 values). `what` names the source in errors."""
+    params = _parse(cls, text, what, base)
+    _validate(params, what)
     return params
 
 
-def _validate(p) -> None:
+# Each step of a config's `train:` section: (params class, sections merged in order, base).
+CONFIG_STEPS = (
+    (PretrainParams, ("common", "pretrain"), None),
+    (BaselineParams, ("common", "baseline"), None),
+    (FinetuneParams, ("common", "finetune"), None),
+    (FinetuneParams, ("common", "finetune", "step2"), step2_defaults()),
+    (PseudoParams, ("pseudo",), None),
+    (VoteParams, ("vote",), None),
+)
+
+
+def check_train_config(train: dict) -> None:
+    """Check every step of a config's `train:` section as its CLI would, so a bad value stops
+    the workflow when it loads, not after hours of extraction."""
+    for cls, sections, base in CONFIG_STEPS:
+        merged = {}
+        for sec in sections:
+            merged |= train.get(sec) or {}
+        parse_params(cls, merged, base, what=f"train.{sections[-1]}")
+
+
+def _validate(p, what: str = "--params") -> None:
     def bad(msg):
-        raise InputError(f"--params: {msg}")
+        raise InputError(f"{what}: {msg}")
 
     if hasattr(p, "device") and p.device not in ("auto", "cpu", "cuda"):
         bad(f"device must be auto, cpu or cuda, got {p.device!r}")
@@ -181,7 +202,11 @@ def _validate(p) -> None:
         if unknown:
             bad(f"thresholds: unknown class(es) {unknown}")
         defaults = PseudoParams().thresholds
-        p.thresholds = {c: float(p.thresholds.get(c, defaults[c])) for c in CLASSES}
+        p.thresholds = {c: p.thresholds.get(c, defaults[c]) for c in CLASSES}
+        for c, t in p.thresholds.items():
+            if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
+                bad(f"thresholds: {c}={t!r} must be a number in [0, 1]")
+        p.thresholds = {c: float(t) for c, t in p.thresholds.items()}
     if hasattr(p, "confidence") and p.confidence not in ("both", "mrccl", "mean"):
         bad(f"confidence must be both, mrccl or mean, got {p.confidence!r}")
     if hasattr(p, "oversample_scope") and p.oversample_scope not in ("dataset", "fold"):

@@ -1,0 +1,27 @@
+"""Check every options section of a workflow config when the Snakefile loads.
+
+The JSON schema checks the layout; the dataclasses of each stage and training step check keys,
+types and ranges. Doing both at load time means `epochs: "ten"` or a threshold of 1.5 stops the
+run in seconds with one line, not after the extraction it would otherwise wait for.
+"""
+
+from __future__ import annotations
+
+from .errors import InputError
+from .extract.cli import STAGES, stage_module
+from .params import parse_params
+from .train.params import check_train_config
+
+
+def check_config(config: dict) -> None:
+    """Raise InputError naming the section and key of the first bad value."""
+    extract = config.get("extract") or {}
+    for stage in STAGES:
+        section = extract.get(stage)
+        if section is None:
+            continue
+        parse_params(stage_module(stage).Params, section, f"extract.{stage}")
+    check_train_config(config.get("train") or {})
+
+
+__all__ = ["InputError", "check_config"]
