@@ -23,6 +23,6 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        RESULTS / "submission.csv",
+        rules.submission.output,
         rules.ablations.output,
         rules.report.output,

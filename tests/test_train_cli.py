@@ -13,6 +13,7 @@ from mersemi.store import FeatureMeta, write_features
 from mersemi.train.data import load_dataset
 
 DIMS = {"acoustic": 12, "visual": 8, "text": 16}
+BLIND = 97
 SMALL = {"hidden": 8, "d_model": 8, "heads": 2, "batch_size": 32, "progress": False}
 
 
@@ -32,7 +33,8 @@ def store(tmp_path_factory):
         valid = np.ones(n, bool)
         if m == "visual":
             valid[[0, 95]] = False  # one labeled, one unlabeled clip without a face
-            x[~valid] = 0
+        valid[BLIND] = False  # an unlabeled clip without any valid modality
+        x[~valid] = 0
         write_features(d / f"{m}.h5", FeatureMeta(m, "toy", "-", "-", dim), names, x, valid)
     labels = [CLASSES[c] if s != "unlabeled" else "" for c, s in zip(y, split, strict=True)]
     pd.DataFrame({"name": names, "path": "", "split": split, "label": labels, "shard": 0}).to_csv(
@@ -128,7 +130,8 @@ def test_full_chain(store, tmp_path):
     )
     pseudo = pd.read_csv(o / "pseudo.csv")
     audit = json.loads((o / "audit.json").read_text())
-    assert audit["pool"] == 40 and len(pseudo) == audit["selected"]["count"] > 0
+    assert audit["pool"] == 39 and len(pseudo) == audit["selected"]["count"] > 0
+    assert audit["excluded_no_valid_modality"] == 1 and f"c{BLIND:03d}" not in set(pseudo["name"])
     assert set(pseudo["name"]) <= {f"c{i:03d}" for i in range(90, 130)}  # unlabeled only
     _run(
         "train",
@@ -182,12 +185,20 @@ def test_full_chain(store, tmp_path):
         o / "v.json",
         "--out-submission",
         o / "submission.csv",
+        "--out-status",
+        o / "status.csv",
         "--params",
         json.dumps({"weights": {"F": 1.0}}),
     )
     sub = pd.read_csv(o / "submission.csv")
     assert list(sub.columns) == ["name", "discrete"]
     assert set(sub["name"]) == {f"c{i:03d}" for i in range(90, 150)}  # unlabeled + test
+    # the clip without any valid feature is flagged beside the challenge file
+    status = pd.read_csv(o / "status.csv")
+    assert list(status["name"]) == list(sub["name"])
+    assert dict(zip(status["name"], status["status"], strict=True)) == {
+        n: "no_valid_modality" if n == f"c{BLIND:03d}" else "ok" for n in sub["name"]
+    }
     v = pd.read_csv(o / "v.csv", keep_default_na=False)
     f_pred = v[[f"prob_F_{c}" for c in CLASSES]].to_numpy().argmax(1)
     assert (v["pred"] == [CLASSES[i] for i in f_pred]).all()

@@ -290,3 +290,24 @@ def test_baseline_encoder_is_mertools_mlpencoder():
     assert sum(isinstance(m, torch.nn.Dropout) for m in enc.modules()) == 1
     assert sum(isinstance(m, torch.nn.Linear) for m in enc.modules()) == 3
     assert torch.equal(enc.eval()(x), enc.net(x))
+
+
+def test_clip_without_valid_modality_is_never_a_pseudo_label():
+    """Both models sure of the same class is not evidence when the clip had no valid feature:
+    the clip is excluded (and counted) whatever its confidence."""
+    from mersemi.classes import CLASSES
+    from mersemi.train.io import predictions_frame
+    from mersemi.train.pipeline import run_pseudo
+
+    n = 4
+    probs = np.full((n, 6), 0.01)
+    probs[:, 0] = 0.95
+    frame = predictions_frame(
+        [f"u{i}" for i in range(n)], ["unlabeled"] * n, np.full(n, -1), np.full(n, -1),
+        {"F": probs}, {"F": 1.0}, n_valid=np.array([3, 0, 2, 1]),
+    )  # fmt: skip
+    p = parse_params(PseudoParams, {"score": "prob_vote", "weights": {"F": 1.0}})
+    p.thresholds = dict.fromkeys(CLASSES, 0.5)
+    labels, report = run_pseudo(frame, frame, p)
+    assert list(labels["name"]) == ["u0", "u2", "u3"]
+    assert report["excluded_no_valid_modality"] == 1 and report["pool"] == 3

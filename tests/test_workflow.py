@@ -67,6 +67,11 @@ def test_demo_produces_submission_metrics_and_report(demo):
     sub = pd.read_csv(results / "submission.csv")
     assert list(sub.columns) == ["name", "discrete"]
     assert set(sub["name"]) == set(manifest.loc[manifest.split != "train", "name"])
+    status = pd.read_csv(results / "submission_status.csv")
+    assert list(status["name"]) == list(sub["name"]) and set(status["status"]) <= {
+        "ok",
+        "no_valid_modality",
+    }
     metrics = json.loads((results / "train/full/step2/vote/metrics.json").read_text())
     # Per-class cues survive every stage: CV WAF clearly above chance even with random encoders.
     assert metrics["cv"]["waf"] > 0.5, metrics["cv"]

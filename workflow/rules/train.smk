@@ -147,6 +147,7 @@ for _seed in TRAIN_SEEDS:
             predictions=_TS / "{variant}" / "{step}" / "vote" / "predictions.csv",
             metrics=_TS / "{variant}" / "{step}" / "vote" / "metrics.json",
             submission=_TS / "{variant}" / "{step}" / "vote" / "submission.csv",
+            status=_TS / "{variant}" / "{step}" / "vote" / "submission_status.csv",
         log:
             LOGS / f"train/{{variant}}{_SFX}_{{step}}_vote.log",
         wildcard_constraints:
@@ -160,20 +161,23 @@ for _seed in TRAIN_SEEDS:
         shell:
             "python -m mersemi train vote --predictions {input} --out-predictions {output.predictions}"
             " --out-metrics {output.metrics} --out-submission {output.submission}"
-            " --params {params.p:q} 2> {log}"
+            " --out-status {output.status} --params {params.p:q} 2> {log}"
 
 
+# The challenge file (name,discrete) and its sidecar (name,status: ok | no_valid_modality).
 rule submission:
     input:
-        T / "full" / "step2" / "vote" / "submission.csv",
+        submission=T / "full" / "step2" / "vote" / "submission.csv",
+        status=T / "full" / "step2" / "vote" / "submission_status.csv",
     output:
-        RESULTS / "submission.csv",
+        submission=RESULTS / "submission.csv",
+        status=RESULTS / "submission_status.csv",
     log:
         LOGS / "submission.log",
     conda:
         "../../envs/media.yaml"
     shell:
-        "cp {input} {output} 2> {log}"
+        "(cp {input.submission} {output.submission} && cp {input.status} {output.status}) 2> {log}"
 
 
 rule ablations:

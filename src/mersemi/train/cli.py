@@ -89,6 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-predictions", required=True)
     p.add_argument("--out-metrics", required=True)
     p.add_argument("--out-submission", required=True, help="name,discrete for the pool clips")
+    p.add_argument(
+        "--out-status", help="name,status beside the submission (ok | no_valid_modality)"
+    )
     _params(p, VoteParams)
     p.set_defaults(func=_vote)
 
@@ -198,6 +201,15 @@ def _vote(args) -> None:
     io.write_csv(df, args.out_predictions)
     io.write_json(metrics, args.out_metrics)
     io.write_csv(io.submission(df), args.out_submission)
+    status = io.submission_status(df)
+    blind = status[status["status"] != "ok"]
+    if len(blind):
+        log.warning(
+            "%d submitted clip(s) had no valid modality (their label is the model's prior), "
+            "e.g. %s; listed in %s", len(blind), list(blind["name"][:5]), args.out_status,
+        )  # fmt: skip
+    if args.out_status:
+        io.write_csv(status, args.out_status)
 
 
 def _waf(m: dict | None, part: str):

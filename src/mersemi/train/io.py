@@ -29,8 +29,10 @@ def predictions_frame(
     fold: np.ndarray,
     probs: dict[str, np.ndarray],
     weights: dict[str, float],
+    n_valid: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """name, split, label ('' unknown), fold (-1: pool row, fold-averaged), pred, and
+    """name, split, label ('' unknown), fold (-1: pool row, fold-averaged), pred, n_valid
+    (modalities with valid features; 0: the prediction is only the model's prior), and
     prob_<clf>_<class> per classifier plus prob_vote_<class>."""
     voted = soft_vote(probs, weights)
     df = pd.DataFrame(
@@ -42,6 +44,8 @@ def predictions_frame(
             "pred": [CLASSES[i] for i in voted.argmax(1)],
         }
     )
+    if n_valid is not None:
+        df["n_valid"] = np.asarray(n_valid, dtype=int)
     blocks = [pd.DataFrame(v, columns=prob_cols(k)) for k, v in probs.items()]
     blocks.append(pd.DataFrame(voted, columns=prob_cols(VOTE)))
     return pd.concat([df, *blocks], axis=1)
@@ -69,7 +73,16 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
             raise InputError(f"predictions CSV {path}: missing column(s) {missing}")
         df[prob_cols(clf)] = df[prob_cols(clf)].astype(np.float64)
     df["fold"] = df["fold"].astype(int)
+    if "n_valid" in df.columns:
+        df["n_valid"] = df["n_valid"].astype(int)
     return df
+
+
+def no_valid_modality(df: pd.DataFrame) -> np.ndarray:
+    """Rows whose clip had no valid feature in any modality (False where unknown)."""
+    if "n_valid" not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    return df["n_valid"].to_numpy() == 0
 
 
 def revote(df: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
@@ -130,9 +143,19 @@ def evaluate(df: pd.DataFrame) -> dict:
 
 
 def submission(df: pd.DataFrame) -> pd.DataFrame:
-    """name,discrete for every clip outside the labeled training set."""
+    """name,discrete for every clip outside the labeled training set (the challenge format)."""
     sub = df[df["split"] != "train"]
     return pd.DataFrame({"name": sub["name"].to_numpy(), "discrete": sub["pred"].to_numpy()})
+
+
+def submission_status(df: pd.DataFrame) -> pd.DataFrame:
+    """The submission's sidecar: name,status for the same rows, status `ok` or
+    `no_valid_modality` (no feature of the clip was valid: its label is a guess)."""
+    sub = df[df["split"] != "train"]
+    bad = no_valid_modality(sub)
+    return pd.DataFrame(
+        {"name": sub["name"].to_numpy(), "status": np.where(bad, "no_valid_modality", "ok")}
+    )
 
 
 def write_json(obj, path: str | os.PathLike) -> None:

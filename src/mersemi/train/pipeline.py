@@ -15,7 +15,7 @@ from ..errors import InputError
 from .data import Dataset
 from .engine import make_model, pretrain, run_cv
 from .folds import make_folds
-from .io import classifiers_of, evaluate, predictions_frame, probs_of
+from .io import classifiers_of, evaluate, no_valid_modality, predictions_frame, probs_of
 from .runtime import seed_all, setup
 from .selftrain import audit, calibrate, fit_temperature, logit_sum, select_pseudo
 
@@ -81,7 +81,10 @@ def _cv_outputs(kind, ds, p, res, weights, device, extra) -> tuple[dict, pd.Data
         k: np.concatenate([res.oof[k], res.pool[k]]) if len(pool) else res.oof[k] for k in res.oof
     }
     fold = np.concatenate([res.oof_fold, np.full(len(pool), -1)])
-    df = predictions_frame(ds.names[rows], ds.split[rows], ds.labels[rows], fold, probs, weights)
+    n_valid = sum(ds.valid[m][rows].astype(int) for m in ds.valid)
+    df = predictions_frame(
+        ds.names[rows], ds.split[rows], ds.labels[rows], fold, probs, weights, n_valid
+    )
     metrics = {
         "kind": kind,
         "params": asdict(p),
@@ -204,6 +207,11 @@ def run_pseudo(
             f"{diff[:5]})"
         )
     b = b.loc[m.index]
+    # A clip without any valid feature gets the model's prior, not evidence: never a label.
+    blind = no_valid_modality(m) | no_valid_modality(b)
+    if blind.any():
+        log.warning("pseudo labels: %d pool clip(s) without a valid modality excluded", blind.sum())
+        m, b = m[~blind], b[~blind]
     pm, info_m = _score(mrccl, m, p)
     pb, info_b = _score(base, b, p)
     thr = np.array([p.thresholds[c] for c in CLASSES])
@@ -214,6 +222,7 @@ def run_pseudo(
         y_true = t.map(CLASS_INDEX).fillna(-1).astype(int).to_numpy()
     report = audit(pm, pb, thr, p.confidence, p.sweep, y_true)
     report["include_test"] = p.include_test
+    report["excluded_no_valid_modality"] = int(blind.sum())
     report["score"] = {"name": p.score, "mrccl": info_m, "baseline": info_b}
     report["selected"]["share"] = report["selected"]["count"] / max(report["pool"], 1)
     out = pd.DataFrame(
