@@ -28,7 +28,7 @@ from ..atomic import atomic_path, write_csv_atomic
 from ..errors import InputError
 from ..ffmpeg_bin import ffmpeg_exe
 from .common import ClipFailure, Outcome, StageParams, prefetch, progress, read_shard
-from .frames import _last_line, probe
+from .frames import _last_line
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,13 @@ def wav_dir(index_csv: str | os.PathLike) -> Path:
 
 
 def decode_audio(path: Path, p: AudioParams) -> np.ndarray:
-    """int16 mono samples at p.sample_rate, at most max_seconds + 1 s of them."""
-    info = probe(path, p.timeout)
-    if not info.has_audio:
-        raise ClipFailure("no_audio", "no audio stream")
+    """int16 mono samples at p.sample_rate, at most max_seconds + 1 s of them.
+
+    One ffmpeg call that reads the first audio stream only: the verdict (no_audio,
+    decode_error) comes from ffmpeg's view of the audio, never from the video stream's health.
+    """
+    if not path.is_file():
+        raise ClipFailure("missing_file", str(path))
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0", "-vn"]
     cmd += ["-ac", "1", "-ar", str(p.sample_rate), "-t", f"{p.max_seconds + 1.0:.3f}"]
     cmd += ["-f", "s16le", "-acodec", "pcm_s16le", "pipe:"]
@@ -76,7 +79,11 @@ def decode_audio(path: Path, p: AudioParams) -> np.ndarray:
         raise ClipFailure("decode_error", f"ffmpeg timed out after {p.timeout:.0f} s") from None
     samples = np.frombuffer(proc.stdout[: len(proc.stdout) // 2 * 2], dtype="<i2")
     if proc.returncode != 0 and samples.size == 0:
-        raise ClipFailure("decode_error", _last_line(proc.stderr.decode("utf-8", "replace")))
+        err = proc.stderr.decode("utf-8", "replace")
+        listed = [ln for ln in err.splitlines() if ln.strip().startswith("Stream #")]
+        if listed and "matches no streams" in err and not any(": Audio:" in x for x in listed):
+            raise ClipFailure("no_audio", "no audio stream")
+        raise ClipFailure("decode_error", _last_line(err))
     return samples
 
 
