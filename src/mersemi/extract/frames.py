@@ -63,10 +63,21 @@ def probe(path: str | Path, timeout: float = 600) -> ProbeInfo:
 
 
 def sample_indices(n_frames: int, max_frames: int) -> np.ndarray | None:
-    """Indices of at most `max_frames` frames spread uniformly over n_frames (None: take all)."""
+    """Indices of `max_frames` frames spread uniformly over n_frames (None: take all): frame n
+    is kept when floor(n·m/N) steps up, i.e. n = ceil(k·N/m) for k = 0..m-1. `select_expr`
+    is the same rule for ffmpeg, a constant-size expression at any m."""
     if max_frames <= 0 or n_frames <= max_frames:
         return None
-    return np.unique(np.linspace(0, n_frames - 1, max_frames).round().astype(np.int64))
+    n = np.arange(n_frames, dtype=np.float64)
+    step = np.floor(n * max_frames / n_frames) > np.floor((n - 1) * max_frames / n_frames)
+    return np.flatnonzero(step).astype(np.int64)
+
+
+def select_expr(n_frames: int, max_frames: int) -> str:
+    """ffmpeg `select` expression of `sample_indices` (one `eq(n,i)` term per frame would not
+    scale: ffmpeg runs out of memory parsing 2,000 of them)."""
+    m, big_n = int(max_frames), int(n_frames)
+    return f"gt(floor(n*{m}/{big_n}),floor((n-1)*{m}/{big_n}))"
 
 
 def frame_plan(n_frames: int, max_frames: int, max_crops: int) -> tuple[np.ndarray | None, int]:
@@ -101,7 +112,7 @@ def iter_frames(
     )
     stream = ffmpeg.input(str(path))["v:0"]
     if idx is not None:
-        stream = stream.filter("select", "+".join(f"eq(n,{i})" for i in idx))
+        stream = stream.filter("select", select_expr(info.n_frames, len(idx)))
     if max_side > 0:
         m = int(max_side)
         stream = stream.filter(
