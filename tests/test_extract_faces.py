@@ -8,7 +8,7 @@ import pytest
 from extract_media import encode, face_frames, make_media, write_shard
 
 from mersemi.errors import InputError
-from mersemi.extract.common import reasons_path
+from mersemi.extract.common import ClipFailure, reasons_path
 from mersemi.extract.faces import (
     FacesParams,
     crop_matrix,
@@ -180,3 +180,20 @@ def test_many_sampled_frames_decode_and_match_their_indices(media, tmp_path):
     some, src = decode_frames(clips["face"], max_frames=5)
     assert list(src) == list(sample_indices(12, 5)) and len(src) == 5
     np.testing.assert_array_equal(some, every[src])
+
+
+def test_a_stalled_decoder_is_killed_and_named(tmp_path, monkeypatch):
+    """An ffmpeg that stops giving frames is killed after `timeout` seconds without a frame,
+    and the clip fails as decode_error (not a hang, not a silently short clip)."""
+    from mersemi.extract import frames as fr
+
+    fake = tmp_path / "ffmpeg"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(fr, "ffmpeg_exe", lambda: str(fake))
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    info = fr.ProbeInfo(has_video=True, has_audio=False, n_frames=10, duration=None)
+    with pytest.raises(ClipFailure, match="no frame for 1 s") as e:
+        list(fr.iter_frames(video, timeout=1, info=info))
+    assert e.value.reason == "decode_error"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,8 +140,9 @@ def iter_frames(
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    killer = threading.Timer(timeout, proc.kill)
-    killer.start()
+    # `timeout` bounds a stall (no frame for that long), not the clip: a long clip is read as
+    # slowly as its frames are cropped.
+    watchdog = _Watchdog(proc, timeout)
     n = 0
     try:
         size_seen.wait()
@@ -149,30 +151,57 @@ def iter_frames(
         if size is None:
             proc.wait()
             reader.join()
-            if not killer.is_alive():
-                raise ClipFailure("decode_error", f"ffmpeg decode timed out after {timeout:.0f} s")
+            watchdog.check()
             raise ClipFailure("decode_error", _last_line("".join(err_lines)))
         w, h = int(size[1]), int(size[2])
         while not limit or n < limit:
             buf = proc.stdout.read(w * h * 3)
+            watchdog.check()
             if len(buf) < w * h * 3:
                 break
+            watchdog.feed()
             frame = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
             yield frame, int(idx[n]) if idx is not None and n < len(idx) else n
             n += 1
-        if not killer.is_alive() and n == 0:
-            raise ClipFailure("decode_error", f"ffmpeg decode timed out after {timeout:.0f} s")
         if n == 0:
             proc.wait()
             reader.join()
             raise ClipFailure("decode_error", f"no frame decoded: {_last_line(''.join(err_lines))}")
     finally:
-        killer.cancel()
+        watchdog.stop()
         if proc.poll() is None:
             proc.kill()
         proc.stdout.close()
         proc.wait()
         reader.join()
+
+
+class _Watchdog:
+    """Kills `proc` when `feed` has not been called for `timeout` seconds."""
+
+    def __init__(self, proc: subprocess.Popen, timeout: float):
+        self.proc, self.timeout = proc, timeout
+        self.last = time.monotonic()
+        self.fired = False
+        self.done = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.done.wait(min(1.0, self.timeout)):
+            if time.monotonic() - self.last > self.timeout:
+                self.fired = True
+                self.proc.kill()
+                return
+
+    def feed(self) -> None:
+        self.last = time.monotonic()
+
+    def check(self) -> None:
+        if self.fired:
+            raise ClipFailure("decode_error", f"ffmpeg gave no frame for {self.timeout:.0f} s")
+
+    def stop(self) -> None:
+        self.done.set()
 
 
 def decode_frames(
