@@ -383,7 +383,7 @@ def read_provided(path: str | os.PathLike | None, params: Params) -> dict[str, s
     """name -> provided transcript (NFC names; blank transcripts count as not provided)."""
     if not path:
         return {}
-    from ..manifest import read_csv_table
+    from ..tables import read_csv_table
 
     df = read_csv_table(path, [params.name_col, params.text_col], "transcript CSV")
     out: dict[str, str] = {}

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..classes import CLASSES
 from ..errors import InputError
-from ..manifest import read_csv_table
+from ..tables import read_csv_table
 from . import io
 from .params import (
     BaselineParams,
