@@ -88,6 +88,8 @@ def check_model(params: Params) -> list:
     from .modelcheck import bad, ok, package_check
 
     checks = [package_check(STAGE, "transformers")]
+    if not checks[0].ok:
+        return checks
     try:
         path = require_model_dir(
             STAGE, "model_dir", params.model_dir, ["config.json", "preprocessor_config.json"]
