@@ -196,3 +196,24 @@ def test_video_fixed_in_place_is_extracted_again(copy_of_demo):
     shutil.copy(videos[1], videos[0])  # the "fixed" file replaces the old one
     jobs = planned(run)
     assert {s: jobs.get(s) for s in STAGES} == dict.fromkeys(STAGES, 1), jobs
+
+
+def test_paths_with_spaces_and_shell_syntax_reach_the_commands_intact(copy_of_demo):
+    """A data folder named `my data $(touch PWNED)` and a results folder with a space: the
+    inventory, manifest, model check and an extraction shard run, and nothing is executed."""
+    run, config, data = copy_of_demo
+    odd = run / "my data $(touch PWNED)"
+    shutil.copytree(data, odd)
+    config = json.loads(json.dumps(config))
+    for key, value in config["data"].items():
+        if isinstance(value, str) and value.startswith("resources/demo"):
+            config["data"][key] = value.replace("resources/demo", odd.name, 1)
+    config["results"] = "results 2"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    targets = ["results 2/manifest.csv", "results 2/audio/shard-0000.csv"]
+    proc = snakemake(run, *targets)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = pd.read_csv(run / "results 2" / "manifest.csv", keep_default_na=False)
+    assert len(manifest) > 0 and manifest["path"].str.contains(odd.name, regex=False).all()
+    assert (run / "results 2" / "checks" / "audio.txt").is_file()
+    assert not list(run.rglob("PWNED")) and not Path("PWNED").exists()
