@@ -82,5 +82,5 @@ def test_configfile_checks_every_stage_in_one_table(capsys):
     assert {ln.split()[0] for ln in table.splitlines()[1:] if ln.strip()} == {
         "faces", "visual", "audio", "acoustic", "asr", "text",
     }  # fmt: skip
-    for stage in ("faces", "visual", "acoustic", "asr"):
+    for stage in ("faces", "visual", "acoustic", "asr", "text"):
         assert f"mersemi check-models: {stage}:" in err

@@ -1,8 +1,8 @@
 """Text features: a transformers language model (Baichuan2-13B-Base) on each clip's transcript.
 
-Recipe (MER2024 baseline): tokenize the sentence, run the base model (`AutoModel`; no LM head
-is evaluated) with `output_hidden_states`, average the last `layers` (4) hidden states, then
-average over the sentence's tokens without special tokens (BOS/EOS/PAD; `<unk>` stays, it
+Recipe (MER2024 baseline): tokenize the sentence, run the base model (no LM head is loaded;
+`llm_load` finds it whatever the directory's auto_map names) with `output_hidden_states`,
+average the last `layers` (4) hidden states, then average over the sentence's tokens without special tokens (BOS/EOS/PAD; `<unk>` stays, it
 stands for real text) -> hidden size (5120 for Baichuan2-13B).
 
 Sentences of many clips share a batch: sorted by token count (longest first), right-padded,
@@ -30,6 +30,7 @@ from .common import (
     select_device,
     write_feature_shard,
 )
+from .llm_load import MEMORY, load_base_model, load_tokenizer
 from .models import load_dtype, require_model_dir
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,17 @@ class Params(StageParams):
     batch_size: int = 32  # sentences per forward pass
     max_tokens: int = 512  # longer transcripts are truncated (logged)
     text_col: str = "text"  # column of the --transcripts CSV
+    # single | multi_gpu | int8 | int4 | cpu_offload (llm_load.MEMORY; GPU memory per plan
+    # for Baichuan2-13B in docs/extraction_models.md)
+    memory: str = "single"
 
     def check(self) -> None:
         if self.layers < 1 or self.batch_size < 1 or self.max_tokens < 1:
             raise InputError(f"{STAGE}: layers, batch_size and max_tokens must be >= 1")
+        if self.memory not in MEMORY:
+            raise InputError(
+                f"{STAGE}: memory must be one of {sorted(MEMORY)}, got {self.memory!r}"
+            )
 
 
 class TextEmbedder:
@@ -65,36 +73,25 @@ class TextEmbedder:
             ["config.json", ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")],
         )
         import torch
-        from transformers import AutoModel, AutoTokenizer
 
         self._torch = torch
         self.device = select_device(params.device)
         self.dtype = load_dtype(self.device, params.precision)
         trust = params.trust_remote_code
-        try:
-            tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
-            model = AutoModel.from_pretrained(path, trust_remote_code=trust, dtype=self.dtype)
-        except (OSError, ValueError, KeyError) as e:
-            hint = (
-                " (models that ship their own code, like Baichuan2, need params key "
-                "trust_remote_code: true)"
-                if not trust
-                else ""
-            )
-            raise InputError(f"extract {STAGE}: cannot load {path}: {e}{hint}") from None
-        # Baichuan2's auto_map sends AutoModel to its *ForCausalLM class; run only the base
-        # model (`base_model_prefix`), so the LM head is never evaluated.
-        base = getattr(model, "base_model", model)
-        self.model = base.to(self.device).eval()
+        tok = load_tokenizer(path, trust)
+        self.model, config, self.input_device = load_base_model(
+            path, trust, self.dtype, self.device, params.memory
+        )
         if tok.pad_token is None:
             tok.pad_token = tok.unk_token or tok.eos_token
         tok.padding_side = "right"
         self.tokenizer = tok
         # BOS/EOS/PAD/... are dropped from the token mean; <unk> stands for real content.
         self.special_ids = sorted(set(tok.all_special_ids) - {tok.unk_token_id})
-        self.dim = int(model.config.hidden_size)
+        self.dim = int(config.hidden_size)
         self.model_dir = Path(path)
-        n_states = int(model.config.num_hidden_layers) + 1
+        self.batch_size = params.batch_size  # halved on CUDA out-of-memory (kept for the job)
+        n_states = int(config.num_hidden_layers) + 1
         if params.layers > n_states:
             raise InputError(f"{STAGE}: layers={params.layers} but the model has {n_states} states")
 
@@ -115,13 +112,31 @@ class TextEmbedder:
         long = sum(n > self.params.max_tokens for n in lengths)
         if long:
             log.warning("%d transcript(s) truncated to %d tokens", long, self.params.max_tokens)
-        bs = self.params.batch_size
-        for start in range(0, len(order), bs):
-            idx = order[start : start + bs]
-            vecs, n = self._forward([texts[k] for k in idx])
+        pos = 0
+        while pos < len(order):
+            idx = order[pos : pos + self.batch_size]
+            try:
+                vecs, n = self._forward([texts[k] for k in idx])
+            except self._torch.cuda.OutOfMemoryError:
+                self._back_off(max(lengths[k] for k in idx))
+                continue  # the same clips again, in a smaller batch
             out[idx] = vecs
             counts[idx] = n
+            pos += len(idx)
         return out, counts
+
+    def _back_off(self, tokens: int) -> None:
+        """Halve the batch after a CUDA out-of-memory error; one sentence that does not fit is
+        a configuration problem (max_tokens, memory plan)."""
+        self._torch.cuda.empty_cache()
+        if self.batch_size == 1:
+            raise InputError(
+                f"extract {STAGE}: out of GPU memory with one sentence of {tokens} tokens -> "
+                "lower extract.text.max_tokens or choose a memory plan (memory: int8, int4, "
+                "multi_gpu, cpu_offload)"
+            )
+        self.batch_size //= 2
+        log.warning("CUDA out of memory: batch size halved to %d, retrying", self.batch_size)
 
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
@@ -132,9 +147,9 @@ class TextEmbedder:
             max_length=self.params.max_tokens,
             return_tensors="pt",
         )
-        ids = enc["input_ids"].to(self.device)
-        mask = enc["attention_mask"].to(self.device)
-        special = torch.isin(ids, torch.tensor(self.special_ids, device=self.device))
+        ids = enc["input_ids"].to(self.input_device)
+        mask = enc["attention_mask"].to(self.input_device)
+        special = torch.isin(ids, torch.tensor(self.special_ids, device=self.input_device))
         keep = (mask.bool() & ~special).float()
         with torch.inference_mode():
             hs = self.model(
@@ -156,7 +171,7 @@ def add_arguments(parser) -> None:
 
 def read_transcripts(path, names: Sequence[str], text_col: str) -> list[str]:
     """The transcript of every clip of the shard, in shard order ('' when empty)."""
-    from ..manifest import read_csv_table
+    from ..tables import read_csv_table
 
     df = read_csv_table(path, ["name", text_col], "transcript CSV")
     table = {
@@ -212,3 +227,59 @@ def run(args, params: Params) -> None:
         },
     )
     write_feature_shard(args.out, meta, outcome, features, STAGE)
+
+
+EXPECTED_DIM = 5120  # Baichuan2-13B
+
+
+def check_model(params: Params) -> list:
+    """Config, tokenizer (a sample encoded), weight files and the model's own code, without
+    loading weights; the hidden size is reported (5120 for Baichuan2-13B)."""
+    from .llm_load import base_model_class, weight_files
+    from .modelcheck import bad, ok, package_check
+
+    checks = [package_check(STAGE, m) for m in ("torch", "transformers")]
+    if params.memory in ("int8", "int4"):
+        checks.append(package_check(STAGE, "bitsandbytes", "bitsandbytes (extra quant)"))
+    if params.memory != "single":
+        checks.append(package_check(STAGE, "accelerate"))
+    if not all(c.ok for c in checks):
+        return checks
+
+    def failed(item: str, e: InputError):
+        cause, _, fix = str(e).partition(" -> ")
+        return [*checks, bad(STAGE, item, cause, fix or "see docs/extraction_models.md")]
+
+    try:
+        path = require_model_dir(STAGE, "model_dir", params.model_dir, ["config.json"])
+    except InputError as e:
+        return failed("model_dir", e)
+    from transformers import AutoConfig
+
+    try:
+        tok = load_tokenizer(path, params.trust_remote_code)
+        ids = tok("情绪识别，测试。")["input_ids"]
+    except InputError as e:
+        return failed("tokenizer", e)
+    checks.append(
+        ok(STAGE, "tokenizer", f"{type(tok).__name__}, {len(tok)} tokens, sample {ids[:6]}")
+    )
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=params.trust_remote_code)
+        cls, _ = base_model_class(path, config, params.trust_remote_code)
+        files = weight_files(path)
+    except InputError as e:
+        return failed("model", e)
+    except (OSError, ValueError, ImportError) as e:
+        return [*checks, bad(STAGE, "config", f"{path}: {e}", "check config.json / "
+                             "extract.text.trust_remote_code")]  # fmt: skip
+    name = cls.__name__ if cls is not None else "AutoModel"
+    checks.append(ok(STAGE, "model", f"{path}: {name}, {len(files)} weight file(s)"))
+    n_states = int(config.num_hidden_layers) + 1
+    if params.layers > n_states:
+        checks.append(bad(STAGE, "layers", f"layers={params.layers}, model has {n_states} "
+                          "hidden states", "lower extract.text.layers"))  # fmt: skip
+    dim = int(config.hidden_size)
+    note = "" if dim == EXPECTED_DIM else f" (Baichuan2-13B has {EXPECTED_DIM})"
+    checks.append(ok(STAGE, "dim", f"{dim}{note}"))
+    return checks
