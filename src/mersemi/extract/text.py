@@ -2,8 +2,9 @@
 
 Recipe (MER2024 baseline): tokenize the sentence, run the base model (no LM head is loaded;
 `llm_load` finds it whatever the directory's auto_map names) with `output_hidden_states`,
-average the last `layers` (4) hidden states, then average over the sentence's tokens without special tokens (BOS/EOS/PAD; `<unk>` stays, it
-stands for real text) -> hidden size (5120 for Baichuan2-13B).
+average the last `layers` (4) hidden states, then average over the sentence's tokens without
+special tokens (BOS/EOS/PAD; `<unk>` stays, it stands for real text) -> hidden size (5120 for
+Baichuan2-13B).
 
 Sentences of many clips share a batch: sorted by token count (longest first), right-padded,
 with attention masks; in a causal model right padding never changes the real tokens' states,
