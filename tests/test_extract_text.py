@@ -89,3 +89,24 @@ def test_missing_model_dir_names_the_key(tmp_path):
         TextEmbedder(Params())
     with pytest.raises(InputError, match="model_dir"):
         TextEmbedder(Params(model_dir=str(tmp_path / "absent")))
+
+
+def test_a_clip_the_asr_stage_could_not_read_keeps_its_reason(tmp_path):
+    """A broken video reaches the text stage as an empty transcript; its reason is the ASR
+    stage's (decode_error), not empty_transcript."""
+    names = ["ok", "broken", "silent_speech"]
+    shard = write_shard(tmp_path / "shard.csv", names)
+    transcripts = tmp_path / "asr" / "shard-0000.csv"
+    transcripts.parent.mkdir()
+    pd.DataFrame({"name": names, "text": ["你好。", "", ""], "source": "asr"}).to_csv(
+        transcripts, index=False
+    )
+    pd.DataFrame(
+        {"name": names, "valid": [True, False, False],
+         "reason": ["", "decode_error", "empty_transcript"], "detail": ""}
+    ).to_csv(transcripts.with_name("shard-0000.reasons.csv"), index=False)  # fmt: skip
+    out = tmp_path / "text.h5"
+    run_stage("text", {"shard": str(shard), "out": str(out), "transcripts": str(transcripts),
+                       "params": {"model_dir": str(tiny_model("llm"))}})  # fmt: skip
+    reasons = pd.read_csv(out.with_name("text.reasons.csv"), keep_default_na=False)
+    assert reasons["reason"].tolist() == ["", "decode_error", "empty_transcript"]

@@ -28,6 +28,7 @@ from .common import (
     meta_params,
     progress,
     read_shard,
+    reasons_path,
     select_device,
     write_feature_shard,
 )
@@ -188,10 +189,24 @@ def read_transcripts(path, names: Sequence[str], text_col: str) -> list[str]:
     return [table[n] for n in names]
 
 
+def upstream_failures(transcripts) -> dict[str, str]:
+    """name -> reason of the clips the ASR stage could not read (its reasons sidecar, when
+    there is one), other than an empty transcript."""
+    path = reasons_path(transcripts)
+    if not path.is_file():
+        return {}
+    from ..tables import read_csv_table
+
+    df = read_csv_table(path, ["name", "valid", "reason"], "reasons CSV")
+    bad = df[(df["valid"].astype(str) != "True") & (df["reason"] != "empty_transcript")]
+    return dict(zip(bad["name"], bad["reason"], strict=True))
+
+
 def run(args, params: Params) -> None:
     clips = read_shard(args.shard)
     names = [c.name for c in clips]
     texts = read_transcripts(args.transcripts, names, params.text_col)
+    upstream = upstream_failures(args.transcripts)
     embedder = TextEmbedder(params)
     outcome = Outcome(names)
     features = np.zeros((len(names), embedder.dim), dtype=np.float32)
@@ -199,6 +214,8 @@ def run(args, params: Params) -> None:
     for i, t in enumerate(texts):
         if t:
             todo.append(i)
+        elif names[i] in upstream:  # a broken video is decode_error here too, not "empty"
+            outcome.fail(i, upstream[names[i]], "from the asr stage")
         else:
             outcome.fail(i, "empty_transcript")
     # Sort the whole shard by length once (the embedder sorts within each call too), and
