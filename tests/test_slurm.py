@@ -203,9 +203,24 @@ def _same_tree(a: Path, b: Path) -> list[str]:
             continue
         if rel not in files_a or rel not in files_b:
             diffs.append(f"{rel} (only in one run)")
-        elif not filecmp.cmp(a / rel, b / rel, shallow=False) and not _h5_equal(a / rel, b / rel):
+        elif not filecmp.cmp(a / rel, b / rel, shallow=False) and not (
+            _h5_equal(a / rel, b / rel) or _json_equal(a / rel, b / rel)
+        ):
             diffs.append(str(rel))
     return diffs
+
+
+def _json_equal(x: Path, y: Path) -> bool:
+    """JSON files compare without their provenance (it records the time and host it ran on)."""
+    if x.suffix != ".json":
+        return False
+    import json
+
+    def load(p):
+        obj = json.loads(p.read_text(encoding="utf-8"))
+        return {k: v for k, v in obj.items() if k != "provenance"} if isinstance(obj, dict) else obj
+
+    return load(x) == load(y)
 
 
 def _h5_equal(x: Path, y: Path) -> bool:
@@ -219,7 +234,11 @@ def _h5_equal(x: Path, y: Path) -> bool:
         names_x, names_y = [], []
         fx.visit(names_x.append)
         fy.visit(names_y.append)
-        if sorted(names_x) != sorted(names_y) or dict(fx.attrs) != dict(fy.attrs):
+
+        def attrs(f):  # provenance records the time and device: expected to differ
+            return {k: v for k, v in f.attrs.items() if k != "provenance"}
+
+        if sorted(names_x) != sorted(names_y) or attrs(fx) != attrs(fy):
             return False
         for name in names_x:
             ox, oy = fx[name], fy[name]

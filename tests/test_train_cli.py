@@ -9,6 +9,7 @@ import torch
 
 from mersemi.classes import CLASSES
 from mersemi.cli import main
+from mersemi.provenance import params_hash
 from mersemi.store import FeatureMeta, write_features
 from mersemi.train.data import load_dataset
 
@@ -153,6 +154,7 @@ def test_full_chain(store, tmp_path):
         cvp,
     )
     m2 = json.loads((o / "s2.json").read_text())
+    assert m2["provenance"]["params_sha256"] == params_hash(m2["params"])
     assert m2["params"]["lr"] == 5e-5 and m2["params"]["oversample_target"] == 20
     assert m2["initialised_from"] == "step1" and m2["pseudo_labels"] == len(pseudo)
     assert all(f["train_rows"] >= 60 + len(pseudo) for f in m2["folds"])

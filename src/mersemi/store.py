@@ -25,6 +25,7 @@ import numpy as np
 from . import __version__
 from .atomic import temp_path
 from .errors import InputError
+from .provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class FeatureMeta:
             "params": json.dumps(dict(self.params), sort_keys=True, default=str),
             "digest": self.digest,
             "mersemi_version": __version__,
+            "provenance": json.dumps(provenance(self.params), sort_keys=True),
         }
 
     @classmethod

@@ -20,12 +20,13 @@ import logging
 import os
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..provenance import provenance
 from .common import StageParams, prefetch, select_device
 from .models import require_model_dir
 from .wenet_decode import (
@@ -505,6 +506,7 @@ def run(args, params: Params) -> None:
         "clips": len(names),
         "provided": sum(n in provided for n in names),
         "recognised": len(asr),
+        "provenance": provenance(asdict(params)),
     }
     if report["cer"] is not None:
         log.info(

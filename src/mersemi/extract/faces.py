@@ -33,6 +33,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import InputError
+from ..provenance import provenance
 from .common import (
     ClipFailure,
     Outcome,
@@ -418,6 +419,7 @@ def extract_faces(shard, out, p: FacesParams) -> Outcome:
         h5.attrs["backend"] = p.backend
         h5.attrs["size"] = s
         h5.attrs["params"] = json.dumps(meta_params(p), sort_keys=True)
+        h5.attrs["provenance"] = json.dumps(provenance(meta_params(p)), sort_keys=True)
         h5.attrs["n_clips"] = len(clips)
         h5.attrs["n_crops"] = total
         h5.close()

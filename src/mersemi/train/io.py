@@ -11,7 +11,8 @@ import torch
 from ..atomic import atomic_path, write_csv_atomic
 from ..classes import CLASS_INDEX, CLASSES
 from ..errors import InputError
-from ..manifest import read_csv_table
+from ..provenance import provenance
+from ..tables import read_csv_table
 from .metrics import report
 from .vote import nested_fit, soft_vote
 
@@ -159,6 +160,10 @@ def submission_status(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_json(obj, path: str | os.PathLike) -> None:
+    """Atomic JSON; a dict (metrics, audits) gains `provenance` (code, options hash, versions,
+    device)."""
+    if isinstance(obj, dict) and "provenance" not in obj:
+        obj = {**obj, "provenance": provenance(obj.get("params"))}
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", "utf-8")
 

@@ -1,0 +1,80 @@
+"""What produced an output: code version and commit, the options' hash, package versions and
+the device. Recorded in every feature file (HDF5 attr `provenance`) and metrics JSON (key
+`provenance`), and shown in the report.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+
+PACKAGES = ("torch", "transformers", "open_clip_torch", "h5py", "numpy", "scikit-learn")
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def params_hash(params: Mapping | None) -> str | None:
+    """sha256 of the options as canonical JSON (the same options give the same hash)."""
+    if params is None:
+        return None
+    text = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def git_state() -> dict:
+    """Commit and dirty flag of the checkout this code runs from (empty when installed)."""
+    if not (CHECKOUT / ".git").exists():
+        return {}
+    try:
+
+        def git(*args):
+            return subprocess.run(["git", "-C", str(CHECKOUT), *args], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "src"))
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"git_commit": commit, "git_dirty": dirty}
+
+
+@functools.cache
+def package_versions() -> dict:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_name() -> str:
+    """The GPU this process uses, if it has imported torch and has one; else 'cpu'."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        i = torch.cuda.current_device()
+        return f"cuda:{i} {torch.cuda.get_device_name(i)}"
+    return "cpu"
+
+
+def provenance(params: Mapping | None = None) -> dict:
+    return {
+        "mersemi": __version__,
+        **git_state(),
+        "params_sha256": params_hash(params),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "device": device_name(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
