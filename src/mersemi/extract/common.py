@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import sys
 import typing
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +32,7 @@ import pandas as pd
 
 from ..atomic import write_csv_atomic
 from ..errors import InputError
+from ..progress import progress  # noqa: F401 - the stages import it from here
 from ..store import FeatureMeta, write_features
 from ..tables import read_csv_table
 
@@ -149,22 +149,6 @@ def write_reasons(outcome: Outcome, out: str | os.PathLike) -> Path:
 
 
 # --------------------------------------------------------------------------- progress + prefetch
-
-
-def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "", **kw):
-    """A tqdm bar on stderr; updates rarely when stderr is a log file, not a terminal."""
-    from tqdm.auto import tqdm
-
-    tty = sys.stderr.isatty()
-    return tqdm(
-        iterable,
-        total=total,
-        desc=desc,
-        mininterval=0.2 if tty else 30.0,
-        dynamic_ncols=tty,
-        disable=os.environ.get("MERSEMI_NO_PROGRESS") == "1",
-        **kw,
-    )
 
 
 T = typing.TypeVar("T")

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..classes import CLASSES
+from ..progress import progress
 from .folds import Fold
 from .losses import imcl_ae, imcl_ne
 from .metrics import waf
@@ -109,7 +109,7 @@ def pretrain(model: MRCCL, feats: Features, rows: np.ndarray, p, device) -> dict
     model.norm.fit(feats.stats(rows))
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     history, seen, t0 = [], 0, time.perf_counter()
-    bar = tqdm(range(p.epochs), desc="pretrain", unit="epoch", disable=not p.progress)
+    bar = progress(range(p.epochs), desc="pretrain", unit="epoch", disable=not p.progress)
     for epoch in bar:
         model.train()
         tot = {"ne": 0.0, "ae": 0.0, "n": 0}
@@ -193,7 +193,9 @@ def train_fold(
     y_val = labels[fold.val]
     best = FoldResult(copy.deepcopy(model.state_dict()), 0, -1.0)
     bad = 0
-    bar = tqdm(range(p.epochs), desc=desc or f"fold {fold.k}", unit="epoch", disable=not p.progress)
+    bar = progress(
+        range(p.epochs), desc=desc or f"fold {fold.k}", unit="epoch", disable=not p.progress
+    )
     for epoch in bar:
         model.train()
         tot, n_tot = 0.0, 0
