@@ -254,8 +254,14 @@ class MeanPool:
 # --------------------------------------------------------------------------- device + precision
 
 
-def select_device(name: str = "auto"):
-    """torch.device from 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'."""
+def select_device(name: str = "auto", one_gpu: bool = True):
+    """torch.device from 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'. With 'auto' or
+    'cuda' on a machine with several GPUs the job first takes a free one (`mersemi.gpu`);
+    `one_gpu=False` leaves every GPU visible (a model spread over them)."""
+    if one_gpu and name in ("auto", "cuda"):
+        from ..gpu import claim_gpu
+
+        claim_gpu()
     import torch
 
     if name == "auto":

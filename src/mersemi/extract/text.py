@@ -77,7 +77,7 @@ class TextEmbedder:
         import torch
 
         self._torch = torch
-        self.device = select_device(params.device)
+        self.device = select_device(params.device, one_gpu=params.memory != "multi_gpu")
         self.dtype = load_dtype(self.device, params.precision)
         trust = params.trust_remote_code
         tok = load_tokenizer(path, trust)

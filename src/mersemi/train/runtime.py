@@ -13,6 +13,10 @@ log = logging.getLogger(__name__)
 
 def setup(params) -> torch.device:
     """Seed everything, set CPU threads and pick the device (auto: CUDA when available)."""
+    if params.device in ("auto", "cuda"):
+        from ..gpu import claim_gpu
+
+        claim_gpu()  # several GPUs on the machine: this job takes a free one
     threads = params.threads if params.threads > 0 else (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     seed_all(params.seed)
