@@ -44,6 +44,7 @@ class Context:
     n_clips: int
     real_size: bool
     device: str
+    baichuan_layers: int = 3
     models: dict = field(default_factory=dict)  # stage -> params of its model
     outputs: dict = field(default_factory=dict)  # stage -> output path (for later stages)
 
@@ -294,6 +295,76 @@ def bench_text(ctx: Context) -> dict:
     }
 
 
+# Baichuan2-13B's layer shapes (config.json of the real model); depth set by --baichuan-layers.
+BAICHUAN_13B = {"hidden_size": 5120, "intermediate_size": 13696, "num_attention_heads": 40}
+
+
+def bench_text_baichuan(ctx: Context) -> dict:
+    """The text stage through Baichuan2's own remote code (shared/fixtures) at the real 13B
+    layer shapes and a reduced depth: tokens/s batched and one sentence at a time, peak
+    memory, per memory plan this machine can run (CPU: `single` only)."""
+    import resource
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from baichuan_dir import build_tiny_baichuan, fixture_dir
+
+    from mersemi.extract.text import Params, TextEmbedder
+
+    fixture = fixture_dir()
+    if fixture is None:
+        raise SystemExit("text_baichuan: no shared/fixtures/baichuan2-remote-code")
+    sizes = {**BAICHUAN_13B, "num_hidden_layers": ctx.baichuan_layers}
+    t0 = time.perf_counter()
+    model_dir = build_tiny_baichuan(ctx.work / "baichuan", fixture, sizes=sizes)
+    build_s = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)] + list("，。！？、")
+    texts = ["".join(rng.choice(chars, size=int(rng.integers(10, 60)))) for _ in range(ctx.n_clips)]
+    plans = ["single"]
+    if torch.cuda.is_available():
+        plans += ["cpu_offload"] + (["multi_gpu"] if torch.cuda.device_count() > 1 else [])
+        try:
+            import bitsandbytes  # noqa: F401
+
+            plans += ["int8", "int4"]
+        except ImportError:
+            pass
+    out = {"layers": ctx.baichuan_layers, "shapes": BAICHUAN_13B, "build_s": build_s, "plans": {}}
+    for plan in plans:
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        emb = TextEmbedder(Params(model_dir=str(model_dir), trust_remote_code=True,
+                                  device=ctx.device, memory=plan, batch_size=8,
+                                  layers=min(4, ctx.baichuan_layers + 1)))  # fmt: skip
+        load_s = time.perf_counter() - t0
+        emb.embed(texts[:2])  # warm-up
+        batched = _timed(lambda e=emb: e.embed(texts))
+        _, counts = emb.embed(texts)
+        emb.batch_size = 1
+        single = _timed(lambda e=emb: e.embed(texts))
+        tokens = int(counts.sum())
+        out["plans"][plan] = {
+            "load_s": load_s,
+            "tokens": tokens,
+            "batched_tokens_per_s": tokens / batched,
+            "single_tokens_per_s": tokens / single,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20
+            if torch.cuda.is_available()
+            else None,
+            "weights_mb": sum(p.numel() * p.element_size() for p in emb.model.parameters()) / 2**20,
+        }
+        print(f"text_baichuan {plan}: {out['plans'][plan]}", flush=True)
+        del emb
+    first = out["plans"]["single"]
+    out["batched_s"] = first["tokens"] / first["batched_tokens_per_s"]
+    out["single_s"] = first["tokens"] / first["single_tokens_per_s"]
+    return out
+
+
 # Stage name -> bench function, run in this order (later stages may use earlier outputs,
 # e.g. ctx.outputs["audio"] is the audio index for acoustic/asr).
 BENCHES = {
@@ -303,6 +374,7 @@ BENCHES = {
     "acoustic": bench_acoustic,
     "asr": bench_asr,
     "text": bench_text,
+    "text_baichuan": bench_text_baichuan,
 }
 
 
@@ -310,9 +382,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=16)
     ap.add_argument("--frames", type=int, default=24, help="frames per clip (10 fps)")
-    ap.add_argument("--stages", default=",".join(BENCHES))
+    ap.add_argument("--stages", default=",".join(s for s in BENCHES if s != "text_baichuan"))
     ap.add_argument("--real-size", action="store_true", help="real-size random architectures")
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--baichuan-layers",
+        type=int,
+        default=3,
+        help="text_baichuan: depth at the real 13B widths (40 for the real model)",
+    )
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--out", default="benchmarks/results/extract_bench.json")
     args = ap.parse_args(argv)
@@ -331,7 +409,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="mersemi-bench-") as tmp:
         work = Path(tmp)
         shard = make_clips(work / "clips", args.clips, args.frames)
-        ctx = Context(work, shard, args.clips, args.real_size, args.device)
+        ctx = Context(work, shard, args.clips, args.real_size, args.device, args.baichuan_layers)
         for stage in BENCHES:
             if stage not in stages:
                 continue

@@ -58,7 +58,10 @@ def train_tokenizer(out: Path, vocab_size: int = 400) -> Path:
     return out / "tokenizer.model"
 
 
-def build_tiny_baichuan(out: Path, fixture: Path, seed: int = 0, shards: int = 2) -> Path:
+def build_tiny_baichuan(
+    out: Path, fixture: Path, seed: int = 0, shards: int = 2, sizes: dict | None = None
+) -> Path:
+    """`sizes` overrides SMALL (e.g. the real 13B widths at a reduced depth, for benchmarks)."""
     import torch
     from transformers import AutoConfig
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
@@ -72,7 +75,7 @@ def build_tiny_baichuan(out: Path, fixture: Path, seed: int = 0, shards: int = 2
 
     sp = spm.SentencePieceProcessor(model_file=str(train_tokenizer(out)))
     config = json.loads((fixture / "config.json").read_text(encoding="utf-8"))
-    config |= SMALL | {"vocab_size": sp.get_piece_size()}
+    config |= SMALL | (sizes or {}) | {"vocab_size": sp.get_piece_size()}
     (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
 
     cfg = AutoConfig.from_pretrained(out, trust_remote_code=True)
