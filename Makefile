@@ -20,11 +20,12 @@ RESULTS := $(shell sed -n 's/^results: *//p' config.yaml)
 
 run: setup
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report $(RESULTS)/report.zip
 	@echo
 	@echo "submission:  $(RESULTS)/submission.csv"
 	@echo "metrics:     $(RESULTS)/train/full/step2/vote/metrics.json"
 	@echo "ablations:   $(RESULTS)/ablations/table1.md"
-	@echo "report:      $(RESULTS)/report.html"
+	@echo "report:      $(RESULTS)/report.zip (summary page alone: $(RESULTS)/report.html)"
 	@cat $(RESULTS)/ablations/table1.md
 
 lint: setup

@@ -21,8 +21,13 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+# `snakemake --report results/report.zip`: this page, then the report() outputs by category.
+report: "workflow/report/workflow.rst"
+
+
 rule all:
     input:
         rules.submission.output,
         rules.ablations.output,
         rules.report.output,
+        rules.plots.output,

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -19,6 +20,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {"faces", "audio", "asr", "visual", "acoustic", "text"}
 EXTRACTION = STAGES | {"tiny_models", "merge_features"}
+PLOTS = ("training_curves", "confusion", "f1_per_class", "pseudo_label_sweep", "feature_validity")
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +81,17 @@ def test_demo_produces_submission_metrics_and_report(demo):
     assert len(table) == 6 and table["cv_waf"].notna().all()
     html = (results / "report.html").read_text()
     assert "Ablations" in html and "Pseudo labels" in html and "true \\ predicted" in html
+    assert "Provenance" in html
     assert planned(workdir) == {}  # nothing left to do
+
+    # The Snakemake report: every plot, the summary page and Table 1, with their captions.
+    proc = snakemake(workdir, "--report", "results/report.zip")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with zipfile.ZipFile(results / "report.zip") as z:
+        names = "\n".join(z.namelist())
+        for plot in PLOTS:
+            assert f"{plot}.png" in names, (plot, names[:2000])
+        assert "table1.csv" in names and "report.html" in names
 
 
 def test_training_edit_does_not_rerun_extraction(demo):

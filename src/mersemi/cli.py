@@ -26,6 +26,7 @@ COMMANDS = {
     "check-models": "mersemi.checkmodels",
     "train": "mersemi.train.cli",
     "report": "mersemi.report",
+    "plots": "mersemi.plots",
 }
 
 

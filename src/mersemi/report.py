@@ -1,4 +1,5 @@
-"""The HTML report: one self-contained page from the workflow's JSON and CSV outputs.
+"""The run's summary page (tables), the first item of the Snakemake report (`snakemake
+--report`), which adds the plots of `mersemi plots`; also readable alone (results/report.html).
 
 Pure core: `build_report(inputs) -> str` takes already-loaded dicts and frames; `main` reads
 the files. No plotting library: tables, with bars and a heat-coloured confusion matrix in CSS.
@@ -173,6 +174,15 @@ def build_report(r: ReportInputs) -> str:
             "<p>Uniform-threshold sweep (precision where the pool's labels are known):</p>"
         )
         parts.append(_table(["threshold", "kept", "precision (%)"], sweep))
+
+    prov = r.stages.get(r.final, {}).get("provenance")
+    if prov:
+        parts.append("<h2>Provenance (of the final scores)</h2>")
+        rows = [[k, html.escape(str(prov.get(k)))] for k in
+                ("mersemi", "git_commit", "git_dirty", "params_sha256", "device", "python",
+                 "created") if k in prov]  # fmt: skip
+        rows += [[name, html.escape(str(v))] for name, v in prov.get("packages", {}).items()]
+        parts.append(_table(["", ""], rows))
 
     body = "\n".join(parts)
     return (

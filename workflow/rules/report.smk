@@ -1,4 +1,6 @@
-# The HTML report over every step's metrics, the pseudo-label audit and the features.
+# The run's report: `snakemake --report results/report.zip` (or .html) gathers the outputs
+# marked report(...) below, with captions from workflow/report/. The summary page (tables) is
+# `mersemi report`; the plots are `mersemi plots`.
 
 
 rule report:
@@ -10,7 +12,11 @@ rule report:
         audit=T / "full" / "pseudo" / "audit.json",
         features=list(FEATURE_FILES.values()),
     output:
-        RESULTS / "report.html",
+        report(
+            RESULTS / "report.html",
+            caption="../report/summary.rst",
+            category="1. Summary",
+        ),
     log:
         LOGS / "report.log",
     conda:
@@ -30,3 +36,60 @@ rule report:
         " {params.ablations}"
         " --final 'MR-CCL step 2 (voted)' --audit {input.audit} --features {input.features}"
         " --note {params.note:q} --out {output} 2> {log}"
+
+
+rule plots:
+    input:
+        baseline=T / "baseline" / "metrics.json",
+        step1=T / "full" / "step1" / "metrics.json",
+        step2=T / "full" / "step2" / "metrics.json",
+        vote1=T / "full" / "step1" / "vote" / "metrics.json",
+        vote2=T / "full" / "step2" / "vote" / "metrics.json",
+        sweep=T / "full" / "pseudo" / "sweep.csv",
+        audit=T / "full" / "pseudo" / "audit.json",
+        features=list(FEATURE_FILES.values()),
+    output:
+        training=report(
+            RESULTS / "plots" / "training_curves.png",
+            caption="../report/training_curves.rst",
+            category="2. Training",
+        ),
+        confusion=report(
+            RESULTS / "plots" / "confusion.png",
+            caption="../report/confusion.rst",
+            category="2. Training",
+        ),
+        f1=report(
+            RESULTS / "plots" / "f1_per_class.png",
+            caption="../report/f1_per_class.rst",
+            category="2. Training",
+        ),
+        sweep=report(
+            RESULTS / "plots" / "pseudo_label_sweep.png",
+            caption="../report/pseudo_label_sweep.rst",
+            category="3. Pseudo labels",
+        ),
+        features=report(
+            RESULTS / "plots" / "feature_validity.png",
+            caption="../report/feature_validity.rst",
+            category="4. Features",
+        ),
+    log:
+        LOGS / "plots.log",
+    conda:
+        "../../envs/train.yaml"
+    params:
+        reasons=" ".join(
+            shell_quote(f"{m}={FEATURES / m}") for m in ("visual", "acoustic", "text")
+        ),
+        code=code_digest("mersemi.plots"),
+    shell:
+        "(python -m mersemi plots training --metrics baseline={input.baseline:q}"
+        " 'MR-CCL step 1'={input.step1:q} 'MR-CCL step 2'={input.step2:q} --out {output.training:q}"
+        " && python -m mersemi plots confusion --metrics {input.vote2:q} --out {output.confusion:q}"
+        " && python -m mersemi plots f1 --metrics baseline={input.baseline:q}"
+        " 'step 1 (voted)'={input.vote1:q} 'step 2 (voted)'={input.vote2:q} --out {output.f1:q}"
+        " && python -m mersemi plots sweep --sweep {input.sweep:q} --audit {input.audit:q}"
+        " --out {output.sweep:q}"
+        " && python -m mersemi plots features --reasons {params.reasons} --out {output.features:q}"
+        ") 2> {log:q}"

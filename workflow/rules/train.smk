@@ -184,7 +184,11 @@ rule ablations:
     input:
         [p for paths in ABLATION_SEED_ROWS.values() for p in paths],
     output:
-        csv=RESULTS / "ablations" / "table1.csv",
+        csv=report(
+            RESULTS / "ablations" / "table1.csv",
+            caption="../report/table1.rst",
+            category="1. Summary",
+        ),
         md=RESULTS / "ablations" / "table1.md",
         json=RESULTS / "ablations" / "table1.json",
     log:
