@@ -12,11 +12,11 @@ download has them. The fixture (shared/fixtures/baichuan2-remote-code) is never 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from shared_fixtures import shared_fixture
+
 SMALL = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
          "num_hidden_layers": 3, "model_max_length": 256}  # fmt: skip
 LINES = [
@@ -34,13 +34,9 @@ LINES = [
 
 
 def fixture_dir() -> Path | None:
-    env = os.environ.get("MERSEMI_BAICHUAN_FIXTURE")
-    cands = [Path(env)] if env else [REPO.parent / "shared", REPO.parent.parent / "shared"]
-    for c in cands:
-        d = c if env else c / "fixtures" / "baichuan2-remote-code"
-        if (d / "modeling_baichuan.py").is_file():
-            return d
-    return None
+    return shared_fixture(
+        "baichuan2-remote-code", "modeling_baichuan.py", "MERSEMI_BAICHUAN_FIXTURE"
+    )
 
 
 def train_tokenizer(out: Path, vocab_size: int = 400) -> Path:

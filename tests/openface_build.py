@@ -20,22 +20,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from shared_fixtures import shared_fixture
+
 # headers build.sh's apt line installs; all present -> no apt
 NEEDED = ("/usr/include/opencv4/opencv2/core.hpp", "/usr/include/dlib/image_processing.h",
           "/usr/include/boost/filesystem.hpp")  # fmt: skip
 
 
 def fixture_dir() -> Path | None:
-    """$MERSEMI_OPENFACE_FIXTURE, else shared/fixtures/openface beside the checkout (a main
-    checkout has it at ../shared, a worktree under wt/ at ../../shared)."""
-    env = os.environ.get("MERSEMI_OPENFACE_FIXTURE")
-    cands = [Path(env)] if env else [REPO.parent / "shared", REPO.parent.parent / "shared"]
-    for c in cands:
-        d = c if env else c / "fixtures" / "openface"
-        if (d / "build.sh").is_file():
-            return d
-    return None
+    return shared_fixture("openface", "build.sh", "MERSEMI_OPENFACE_FIXTURE")
 
 
 def fixture_hash(fixture: Path) -> str:
