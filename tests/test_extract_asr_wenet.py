@@ -9,11 +9,11 @@ chunk 16 with masks and chunk-by-chunk streaming.
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from shared_fixtures import shared_fixture
 from tiny_model_cache import tiny_model, write_audio_index, write_shard
 
 from mersemi.errors import InputError
@@ -29,22 +29,11 @@ from mersemi.extract.cli import run_stage
 from mersemi.extract.wavio import read_wav
 from mersemi.extract.wenet_decode import best_of, ctc_prefix_beam_nbest
 
-
-def _fixture_dir() -> Path | None:
-    for root in (
-        Path(__file__).resolve().parents[2] / "shared" / "fixtures",
-        Path("/work/shared/fixtures"),
-    ):
-        if (root / "wenet-u2pp-small" / "final.zip").is_file():
-            return root / "wenet-u2pp-small"
-    return None
-
-
-FIXTURE = _fixture_dir()
+FIXTURE = shared_fixture("wenet-u2pp-small", "final.zip", "MERSEMI_WENET_FIXTURE")
 pytestmark = pytest.mark.skipif(
     FIXTURE is None,
-    reason="WeNet fixture shared/fixtures/wenet-u2pp-small not found (beside the checkout or "
-    "in /work/shared/fixtures); it stands for a real WeNet runtime download",
+    reason="WeNet fixture shared/fixtures/wenet-u2pp-small not found beside the checkout "
+    "(MERSEMI_WENET_FIXTURE); it stands for a real WeNet runtime download",
 )
 
 # Encoder settings of reference.json -> asr params.
