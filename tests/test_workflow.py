@@ -6,6 +6,7 @@ One run of the whole workflow (the README's `make run`, in a temp dir), shared b
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -211,8 +212,10 @@ def test_video_fixed_in_place_is_extracted_again(copy_of_demo):
 
 
 def test_paths_with_spaces_and_shell_syntax_reach_the_commands_intact(copy_of_demo):
-    """A data folder named `my data $(touch PWNED)` and a results folder with a space: the
-    inventory, manifest, model check and an extraction shard run, and nothing is executed."""
+    """A data folder named `my data $(touch PWNED)` and a results folder with a space and the
+    same syntax: every rule's shell line (the whole DAG, dry run) keeps each path one intact
+    word; the inventory, manifest, model check and an extraction shard run for real, and
+    nothing is executed."""
     run, config, data = copy_of_demo
     odd = run / "my data $(touch PWNED)"
     shutil.copytree(data, odd)
@@ -220,12 +223,24 @@ def test_paths_with_spaces_and_shell_syntax_reach_the_commands_intact(copy_of_de
     for key, value in config["data"].items():
         if isinstance(value, str) and value.startswith("resources/demo"):
             config["data"][key] = value.replace("resources/demo", odd.name, 1)
-    config["results"] = "results 2"
+    results = "results 2 $(touch PWNED)"
+    config["results"] = results
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    targets = ["results 2/manifest.csv", "results 2/audio/shard-0000.csv"]
+
+    proc = snakemake(run, "-n", "-p", "--forceall")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shell = [ln.split(": ", 1)[1] for ln in proc.stdout.splitlines() if ln.startswith("Shell co")]
+    lines = [ln for ln in shell if ln != "None"]  # rule all has no shell line
+    rules = set(re.findall(r"^rule (\w+):", proc.stdout, re.M))
+    assert len(lines) == len(shell) - 1 and {"report", "vote", "ablations", "plots"} <= rules
+    for line in lines:
+        words = [w for w in shlex.split(line) if "PWNED" in w]
+        assert words and all(odd.name in w or results in w for w in words), line
+
+    targets = [f"{results}/manifest.csv", f"{results}/audio/shard-0000.csv"]
     proc = snakemake(run, *targets)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    manifest = pd.read_csv(run / "results 2" / "manifest.csv", keep_default_na=False)
+    manifest = pd.read_csv(run / results / "manifest.csv", keep_default_na=False)
     assert len(manifest) > 0 and manifest["path"].str.contains(odd.name, regex=False).all()
-    assert (run / "results 2" / "checks" / "audio.txt").is_file()
+    assert (run / results / "checks" / "audio.txt").is_file()
     assert not list(run.rglob("PWNED")) and not Path("PWNED").exists()

@@ -32,10 +32,10 @@ rule report:
         ),
         code=code_digest("mersemi.report"),
     shell:
-        "python -m mersemi report --manifest {input.manifest} {params.stages} {params.folds}"
+        "python -m mersemi report --manifest {input.manifest:q} {params.stages} {params.folds}"
         " {params.ablations}"
-        " --final 'MR-CCL step 2 (voted)' --audit {input.audit} --features {input.features}"
-        " --note {params.note:q} --out {output} 2> {log}"
+        " --final 'MR-CCL step 2 (voted)' --audit {input.audit:q} --features {input.features:q}"
+        " --note {params.note:q} --out {output:q} 2> {log:q}"
 
 
 rule plots:

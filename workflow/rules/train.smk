@@ -35,10 +35,10 @@ for _seed in TRAIN_SEEDS:
             ),
             code=TRAIN_CODE,
         shell:
-            "python -m mersemi train pretrain --acoustic {input.acoustic} --visual {input.visual} --text {input.text}"
-            " --manifest {input.manifest}"
-            " --out-checkpoint {output.model} --out-metrics {output.metrics}"
-            " --params {params.p:q} 2> {log}"
+            "python -m mersemi train pretrain --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+            " --manifest {input.manifest:q}"
+            " --out-checkpoint {output.model:q} --out-metrics {output.metrics:q}"
+            " --params {params.p:q} 2> {log:q}"
 
     rule:
         name:
@@ -65,10 +65,10 @@ for _seed in TRAIN_SEEDS:
             p=train_params("baseline", seed=_seed),
             code=TRAIN_CODE,
         shell:
-            "python -m mersemi train baseline --acoustic {input.acoustic} --visual {input.visual} --text {input.text}"
-            " --manifest {input.manifest}"
-            " --out-checkpoint {output.model} --out-predictions {output.predictions}"
-            " --out-metrics {output.metrics} --params {params.p:q} 2> {log}"
+            "python -m mersemi train baseline --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+            " --manifest {input.manifest:q}"
+            " --out-checkpoint {output.model:q} --out-predictions {output.predictions:q}"
+            " --out-metrics {output.metrics:q} --params {params.p:q} 2> {log:q}"
 
     for _step in (1, 2):
 
@@ -105,10 +105,10 @@ for _seed in TRAIN_SEEDS:
                 step=_step,
                 code=TRAIN_CODE,
             shell:
-                "python -m mersemi train finetune --step {params.step} --acoustic {input.acoustic} --visual {input.visual} --text {input.text}"
-                " --manifest {input.manifest} {params.flags} --out-checkpoint {output.model}"
-                " --out-predictions {output.predictions} --out-metrics {output.metrics}"
-                " --params {params.p:q} 2> {log}"
+                "python -m mersemi train finetune --step {params.step} --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+                " --manifest {input.manifest:q} {params.flags} --out-checkpoint {output.model:q}"
+                " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q}"
+                " --params {params.p:q} 2> {log:q}"
 
     rule:
         name:
@@ -130,13 +130,13 @@ for _seed in TRAIN_SEEDS:
         params:
             p=train_params("pseudo"),
             truth=lambda wc, input: (
-                f"--truth {input.truth}" if "truth" in input.keys() else ""
+                f"--truth {shell_quote(input.truth)}" if "truth" in input.keys() else ""
             ),
             code=TRAIN_CODE,
         shell:
-            "python -m mersemi train pseudo --mrccl {input.mrccl} --baseline {input.baseline}"
-            " {params.truth} --out {output.labels} --out-audit {output.audit} --out-sweep {output.sweep}"
-            " --params {params.p:q} 2> {log}"
+            "python -m mersemi train pseudo --mrccl {input.mrccl:q} --baseline {input.baseline:q}"
+            " {params.truth} --out {output.labels:q} --out-audit {output.audit:q} --out-sweep {output.sweep:q}"
+            " --params {params.p:q} 2> {log:q}"
 
     rule:
         name:
@@ -159,9 +159,9 @@ for _seed in TRAIN_SEEDS:
             p=train_params("vote"),
             code=TRAIN_CODE,
         shell:
-            "python -m mersemi train vote --predictions {input} --out-predictions {output.predictions}"
-            " --out-metrics {output.metrics} --out-submission {output.submission}"
-            " --out-status {output.status} --params {params.p:q} 2> {log}"
+            "python -m mersemi train vote --predictions {input:q} --out-predictions {output.predictions:q}"
+            " --out-metrics {output.metrics:q} --out-submission {output.submission:q}"
+            " --out-status {output.status:q} --params {params.p:q} 2> {log:q}"
 
 
 # The challenge file (name,discrete) and its sidecar (name,status: ok | no_valid_modality).
@@ -177,7 +177,7 @@ rule submission:
     conda:
         "../../envs/media.yaml"
     shell:
-        "(cp {input.submission} {output.submission} && cp {input.status} {output.status}) 2> {log}"
+        "(cp {input.submission:q} {output.submission:q} && cp {input.status:q} {output.status:q}) 2> {log:q}"
 
 
 rule ablations:
@@ -203,5 +203,5 @@ rule ablations:
         ),
         code=TRAIN_CODE,
     shell:
-        "python -m mersemi train ablations {params.rows} --out-csv {output.csv} --out-md {output.md}"
-        " --out-json {output.json} 2> {log}"
+        "python -m mersemi train ablations {params.rows} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " --out-json {output.json:q} 2> {log:q}"
