@@ -130,7 +130,9 @@ for _seed in TRAIN_SEEDS:
         params:
             p=train_params("pseudo"),
             truth=lambda wc, input: (
-                f"--truth {shell_quote(input.truth)}" if "truth" in input.keys() else ""
+                f"--truth {shell_quote(input.truth)}"
+                if "truth" in input.keys()
+                else ""
             ),
             code=TRAIN_CODE,
         shell:
