@@ -88,7 +88,8 @@ def f1_figure(runs: dict[str, dict], part: str = "cv"):
     ax.set_xticks(x + width * (len(runs) - 1) / 2, CLASSES)
     ax.set_ylabel(f"{part.upper()} F1 (%)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=7)
+    # Above the axes: inside, it hides the bars of the classes near 100 %.
+    ax.legend(fontsize=7, ncol=len(runs), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return fig
 

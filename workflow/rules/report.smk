@@ -27,8 +27,12 @@ rule report:
         ablations=labelled("--ablation", ABLATION_ROWS),
         note=(
             "Demo run: tiny random models on generated clips."
-            if MODELS["tiny"]
-            else ""
+            if DATA["demo"] and MODELS["tiny"]
+            else (
+                "Tiny random models (models.tiny): these scores say nothing about real models."
+                if MODELS["tiny"]
+                else ""
+            )
         ),
         code=code_digest("mersemi.report"),
     shell:
