@@ -124,6 +124,26 @@ def test_cli_writes_nothing_on_bad_input(video_tree, capsys):
     }  # fmt: skip
 
 
+def test_splits_without_labels_ignore_the_label_csv(video_tree, tmp_path):
+    """The splits file (pretraining's input) reads no label CSV: a broken or edited label
+    cannot reach it, while test clips named in the test-label CSV keep their split."""
+    root = video_tree(labels=[("a", "happy"), ("b", "bored")])
+    (root / "test.csv").write_text("name,discrete\nu2,sad\n")
+    inv = tmp_path / "inventory"
+    assert main(["inventory", "--labeled-dir", str(root / "labeled"),
+                 "--unlabeled-dir", str(root / "unlabeled"), "--shards", "3",
+                 "--out-dir", str(inv)]) == 0  # fmt: skip
+    out = tmp_path / "splits.csv"
+    argv = ["manifest", "--inventory", str(inv), "--test-label-csv", str(root / "test.csv"),
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    df = read_manifest(out)
+    assert dict(zip(df["name"], df["split"], strict=True)) == {
+        "a": "train", "b": "train", "u1": "unlabeled", "u2": "test"
+    }  # fmt: skip
+    assert set(df["label"]) == {""}
+
+
 def test_non_ascii_names_round_trip(video_tree, tmp_path):
     root = video_tree(labeled=("开心_01", "b"), labels=[("开心_01", "happy"), ("b", "sad")])
     df = _build(root, n_shards=2)

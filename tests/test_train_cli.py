@@ -68,6 +68,21 @@ def test_dataset_zeroes_invalid_rows(store):
     assert len(ds.labeled()) == 90 and len(ds.pool()) == 60 and len(ds.test_labeled()) == 20
 
 
+def test_pretraining_reads_splits_not_labels(store, tmp_path):
+    """The workflow pretrains from the manifest without labels (so a label fix does not rerun
+    it): the checkpoint equals the one pretrained from the labeled manifest."""
+    man = pd.read_csv(store / "manifest.csv", keep_default_na=False)
+    man.assign(label="").to_csv(tmp_path / "splits.csv", index=False)
+    states = []
+    for manifest in (store / "manifest.csv", tmp_path / "splits.csv"):
+        argv = [*_feat(store)[:-1], manifest, "--out-checkpoint", tmp_path / "p.pt"]
+        _run("train", "pretrain", *argv, "--out-metrics", tmp_path / "p.json",
+             "--params", json.dumps({**SMALL, "epochs": 1}))  # fmt: skip
+        states.append(torch.load(tmp_path / "p.pt", weights_only=True)["state"])
+        assert json.loads((tmp_path / "p.json").read_text())["clips"] == 150
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_full_chain(store, tmp_path):
     o = tmp_path
     pre = json.dumps({**SMALL, "epochs": 2})

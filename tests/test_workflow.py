@@ -150,6 +150,7 @@ def test_label_edit_retrains_without_extraction(copy_of_demo):
     jobs = planned(run)
     assert not EXTRACTION & jobs.keys(), jobs
     assert jobs["manifest"] == 1 and "baseline" in jobs and "report" in jobs
+    assert "pretrain" not in jobs and "splits" not in jobs  # pretraining reads no label
     (data / "test_labels.csv").touch()
     assert not EXTRACTION & planned(run).keys()
 

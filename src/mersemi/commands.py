@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("manifest", help="the inventory's clips with their split and label")
     p.add_argument("--inventory", required=True, help="inventory folder (mersemi inventory)")
-    p.add_argument("--label-csv", required=True)
+    p.add_argument(
+        "--label-csv", help="omit for the splits alone (every label empty: what pretraining reads)"
+    )
     p.add_argument("--test-label-csv")
     p.add_argument("--name-col", default=Columns.name)
     p.add_argument("--label-col", default=Columns.label)

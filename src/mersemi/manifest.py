@@ -121,7 +121,7 @@ def _read_labels(path: Path, cols: Columns, what: str) -> dict[str, str]:
 
 def label_clips(
     clips: pd.DataFrame,
-    label_csv: str | os.PathLike,
+    label_csv: str | os.PathLike | None,
     test_label_csv: str | os.PathLike | None = None,
     columns: Columns = Columns(),
 ) -> pd.DataFrame:
@@ -129,21 +129,11 @@ def label_clips(
 
     Splits: labeled videos are `train`; a clip is `test` if it lies in the test folder or is
     named in the test-label CSV (MER2024 hid its test clips inside the unlabeled folder); the
-    remaining unlabeled videos are `unlabeled`.
+    remaining unlabeled videos are `unlabeled`. Without `label_csv` every label is left empty:
+    the splits file that pretraining reads, so that a label fix does not rerun pretraining.
     """
-    label_csv = Path(label_csv)
     source = dict(zip(clips["name"], clips["source"], strict=True))
-    labels = _read_labels(label_csv, columns, "label CSV")
-    for i, name in enumerate(labels):
-        if source.get(name) != "labeled":
-            where = " (it is in an unlabeled or test folder)" if name in source else ""
-            raise InputError(
-                f"label CSV {label_csv}, line {_line(i)}: no video named {name!r} in "
-                f"the labeled video folder{where}"
-            )
-    for r in clips[clips["source"] == "labeled"].itertuples():
-        if r.name not in labels:
-            raise InputError(f"labeled video {r.path} has no row in label CSV {label_csv}")
+    labels = {} if label_csv is None else _check_labels(clips, Path(label_csv), columns)
 
     test_labels: dict[str, str] = {}
     if test_label_csv:
@@ -161,9 +151,28 @@ def label_clips(
         "train" if s == "labeled" else "test" if s == "test" or n in test_labels else "unlabeled"
         for n, s in zip(clips["name"], clips["source"], strict=True)
     ]
-    df["label"] = [labels.get(n) or test_labels.get(n, "") for n in clips["name"]]
+    df["label"] = (
+        [labels.get(n) or test_labels.get(n, "") for n in clips["name"]] if label_csv else ""
+    )
     df = df[MANIFEST_COLUMNS].sort_values("name", kind="stable")
     return df.reset_index(drop=True)
+
+
+def _check_labels(clips: pd.DataFrame, label_csv: Path, columns: Columns) -> dict[str, str]:
+    """The label CSV's labels, which must name exactly the labeled folder's videos."""
+    source = dict(zip(clips["name"], clips["source"], strict=True))
+    labels = _read_labels(label_csv, columns, "label CSV")
+    for i, name in enumerate(labels):
+        if source.get(name) != "labeled":
+            where = " (it is in an unlabeled or test folder)" if name in source else ""
+            raise InputError(
+                f"label CSV {label_csv}, line {_line(i)}: no video named {name!r} in "
+                f"the labeled video folder{where}"
+            )
+    for r in clips[clips["source"] == "labeled"].itertuples():
+        if r.name not in labels:
+            raise InputError(f"labeled video {r.path} has no row in label CSV {label_csv}")
+    return labels
 
 
 def build_manifest(

@@ -38,6 +38,7 @@ CLIPS = INVENTORY_DIR / "clips.csv"
 SHARD_CSV = INVENTORY_DIR / "shard-{shard}.csv"
 TRANSCRIPTS_CSV = INVENTORY_DIR / "transcripts" / "shard-{shard}.csv"
 MANIFEST = RESULTS / "manifest.csv"
+SPLITS = RESULTS / "splits.csv"  # the manifest without labels (pretraining)
 CHECKS = RESULTS / "checks"
 
 

@@ -16,6 +16,9 @@ rule manifest:
         "../../envs/media.yaml"
     params:
         inventory=INVENTORY_DIR,
+        labels=lambda wc, input: (
+            f"--label-csv {shell_quote(input.labels)}" if "labels" in input.keys() else ""
+        ),
         test=lambda wc, input: (
             f"--test-label-csv {shell_quote(input.test_labels)}"
             if "test_labels" in input.keys()
@@ -24,9 +27,20 @@ rule manifest:
         cols=DATA["columns"],
         code=code_digest("mersemi.commands"),
     shell:
-        "python -m mersemi manifest --inventory {params.inventory:q} --label-csv {input.labels:q}"
+        "python -m mersemi manifest --inventory {params.inventory:q} {params.labels}"
         " {params.test} --name-col {params.cols[name]:q} --label-col {params.cols[label]:q}"
         " --out {output:q} 2> {log:q}"
+
+
+# The manifest without labels, for pretraining: a label fix does not rerun it.
+use rule manifest as splits with:
+    input:
+        **({"test_labels": DATA["test_label_csv"]} if DATA["test_label_csv"] else {}),
+        clips=CLIPS,
+    output:
+        SPLITS,
+    log:
+        LOGS / "splits.log",
 
 
 if MODELS["tiny"]:

@@ -12,7 +12,7 @@ for _seed in TRAIN_SEEDS:
             f"pretrain{_SFX}"
         input:
             **FEATURE_FILES,
-            manifest=MANIFEST,
+            manifest=SPLITS,
         output:
             model=_TS / "pretrain" / "{pt}" / "model.pt",
             metrics=_TS / "pretrain" / "{pt}" / "metrics.json",

@@ -32,8 +32,8 @@ def run_pretrain(ds: Dataset, p) -> tuple[dict, dict]:
     """Contrastive pretraining on the pool (+ labeled clips). Returns (checkpoint, metrics)."""
     device = setup(p)
     rows = ds.pool(include_test=p.include_test)
-    if p.include_labeled:
-        rows = np.concatenate([ds.labeled(), rows])
+    if p.include_labeled:  # by split, not label: the workflow passes a manifest without labels
+        rows = np.concatenate([np.flatnonzero(ds.split == "train"), rows])
     if len(rows) < 2:
         raise InputError("pretraining needs at least 2 clips")
     seed_all(p.seed)
