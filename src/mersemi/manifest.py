@@ -152,7 +152,9 @@ def label_clips(
         for n, s in zip(clips["name"], clips["source"], strict=True)
     ]
     df["label"] = (
-        [labels.get(n) or test_labels.get(n, "") for n in clips["name"]] if label_csv else ""
+        [labels.get(n) or test_labels.get(n, "") for n in clips["name"]]
+        if label_csv is not None
+        else ""
     )
     df = df[MANIFEST_COLUMNS].sort_values("name", kind="stable")
     return df.reset_index(drop=True)
