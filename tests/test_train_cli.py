@@ -256,6 +256,11 @@ def test_full_chain(store, tmp_path):
     assert t2["cv_waf_std"] == pytest.approx(np.std(cvs, ddof=1), abs=0.01)
     assert t2["cv_waf_fitted"] == pytest.approx(100 * vm["votes"]["fitted"]["cv"]["waf"], abs=0.01)
 
+    # Every metrics JSON and audit of the chain names the options that made it (provenance).
+    for name in ("pre", "b", "s1", "s2", "v", "audit"):
+        m = json.loads((o / f"{name}.json").read_text())
+        assert m["provenance"]["params_sha256"] == params_hash(m["params"]), name
+
 
 def test_finetune_is_deterministic_and_ablation_switches(store, tmp_path):
     params = json.dumps({**SMALL, "epochs": 1, "folds": 2, "nee": False, "oversample": False})

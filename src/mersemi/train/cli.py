@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -163,7 +164,7 @@ def _pseudo(args) -> None:
         io.read_predictions(args.mrccl), io.read_predictions(args.baseline), p, truth
     )
     io.write_csv(out, args.out)
-    io.write_json(report, args.out_audit)
+    io.write_json({"params": asdict(p), **report}, args.out_audit)
     if args.out_sweep:
         rows = [
             {
@@ -199,7 +200,7 @@ def _vote(args) -> None:
     p = parse_params(VoteParams, args.params)
     df, metrics = vote_both(io.read_predictions(args.predictions), p)
     io.write_csv(df, args.out_predictions)
-    io.write_json(metrics, args.out_metrics)
+    io.write_json({"params": asdict(p), **metrics}, args.out_metrics)
     io.write_csv(io.submission(df), args.out_submission)
     status = io.submission_status(df)
     blind = status[status["status"] != "ok"]
