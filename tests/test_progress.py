@@ -23,6 +23,15 @@ def test_lines_at_each_interval_and_at_the_end(caplog):
     assert len(got) == 4
 
 
+def test_the_last_item_gives_one_line_not_two(caplog):
+    """A slow last clip crosses the interval: only the final 'done in' line is logged."""
+    with caplog.at_level(logging.INFO):
+        for _ in LogProgress(range(2), desc="faces", unit="clip", interval=0.0):
+            pass
+    got = lines(caplog)
+    assert len(got) == 2 and got[0].startswith("faces: 1/2") and "done in" in got[1]
+
+
 def test_a_loop_that_stops_early_still_ends_with_a_line(caplog, monkeypatch):
     """Early stopping breaks out of the epoch loop: the last line still comes, with the
     postfix the loop set (loss, validation WAF)."""

@@ -64,7 +64,8 @@ class LogProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
         now = time.monotonic()
-        if now - self.last >= self.interval:
+        finished = self.total is not None and self.n >= self.total  # close() logs that line
+        if now - self.last >= self.interval and not finished:
             self.last = now
             self._log(now)
 
