@@ -150,3 +150,19 @@ def test_configurable_transcript_columns(tree):
     update_inventory(tree / "inv", folders(tree), 1, tree / "tr.csv", Columns("clip", text="text"))
     texts = pd.read_csv(tree / "inv" / "transcripts" / "shard-0000.csv")
     assert texts.to_dict("records") == [{"name": "u1", "text": "你好"}]
+
+
+def test_uneven_transcript_coverage_is_named(tree, caplog):
+    """Transcripts for one side only: the other side's text comes from ASR, a different kind
+    of text than the models trained on. Said once per load; even coverage says nothing."""
+    with caplog.at_level("WARNING", logger="mersemi.inventory"):
+        build(tree)
+    assert "covers 0/20 labeled clips but 60/60 unlabeled and test clips" in caplog.text
+    caplog.clear()
+    names = [f"l{i}" for i in range(20)] + [f"u{i}" for i in range(60)]
+    (tree / "tr.csv").write_text(
+        "name,chinese\n" + "".join(f"{n},句子\n" for n in names), encoding="utf-8"
+    )
+    with caplog.at_level("WARNING", logger="mersemi.inventory"):
+        build(tree)
+    assert "covers" not in caplog.text

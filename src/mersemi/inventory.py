@@ -175,6 +175,28 @@ def read_transcripts(
     return texts
 
 
+def warn_uneven_transcripts(clips: pd.DataFrame, texts: pd.DataFrame, path) -> None:
+    """Warn when provided transcripts cover the labeled clips and the others unevenly: the
+    uncovered clips get ASR text, with errors the models never saw on the other side, so the
+    text features of the training set and of the pool differ in kind."""
+    have = set(texts["name"][texts["text"].str.strip() != ""])
+    labeled = (clips["source"] == "labeled").to_numpy()
+    parts = {"labeled": clips[labeled], "unlabeled and test": clips[~labeled]}
+    if any(part.empty for part in parts.values()):
+        return
+    covered = {
+        what: (int(part["name"].isin(have).sum()), len(part)) for what, part in parts.items()
+    }
+    shares = [n / total for n, total in covered.values()]
+    if abs(shares[0] - shares[1]) > 0.1:
+        log.warning(
+            "transcript CSV %s covers %s: the others get ASR text, unlike the clips they are "
+            "compared with; give every clip a transcript, or none",
+            path,
+            " but ".join(f"{n}/{total} {what} clips" for what, (n, total) in covered.items()),
+        )
+
+
 def update_inventory(
     out_dir: str | os.PathLike,
     folders: Mapping[str, str | os.PathLike | None],
@@ -192,6 +214,8 @@ def update_inventory(
         raise InputError(f"no videos in {', '.join(str(f) for f in folders.values() if f)}")
     inv = Inventory(clips, n_shards, next_shard)
     texts = read_transcripts(transcript_csv, clips, columns) if transcript_csv else None
+    if texts is not None:
+        warn_uneven_transcripts(clips, texts, transcript_csv)
 
     written = []
     for shard, group in clips.groupby("shard"):
