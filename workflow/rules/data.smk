@@ -17,7 +17,9 @@ rule manifest:
     params:
         inventory=INVENTORY_DIR,
         labels=lambda wc, input: (
-            f"--label-csv {shell_quote(input.labels)}" if "labels" in input.keys() else ""
+            f"--label-csv {shell_quote(input.labels)}"
+            if "labels" in input.keys()
+            else ""
         ),
         test=lambda wc, input: (
             f"--test-label-csv {shell_quote(input.test_labels)}"
