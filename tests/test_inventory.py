@@ -154,7 +154,7 @@ def test_configurable_transcript_columns(tree):
 
 def test_uneven_transcript_coverage_is_named(tree, caplog):
     """Transcripts for one side only: the other side's text comes from ASR, a different kind
-    of text than the models trained on. Said once per load; even coverage says nothing."""
+    of text than the models trained on. Even coverage says nothing."""
     with caplog.at_level("WARNING", logger="mersemi.inventory"):
         build(tree)
     assert "covers 0/20 labeled clips but 60/60 unlabeled and test clips" in caplog.text

@@ -133,7 +133,7 @@ def label_clips(
     the splits file that pretraining reads, so that a label fix does not rerun pretraining.
     """
     source = dict(zip(clips["name"], clips["source"], strict=True))
-    labels = {} if label_csv is None else _check_labels(clips, Path(label_csv), columns)
+    labels = {} if label_csv is None else _check_labels(clips, source, Path(label_csv), columns)
 
     test_labels: dict[str, str] = {}
     if test_label_csv:
@@ -160,9 +160,10 @@ def label_clips(
     return df.reset_index(drop=True)
 
 
-def _check_labels(clips: pd.DataFrame, label_csv: Path, columns: Columns) -> dict[str, str]:
+def _check_labels(
+    clips: pd.DataFrame, source: dict[str, str], label_csv: Path, columns: Columns
+) -> dict[str, str]:
     """The label CSV's labels, which must name exactly the labeled folder's videos."""
-    source = dict(zip(clips["name"], clips["source"], strict=True))
     labels = _read_labels(label_csv, columns, "label CSV")
     for i, name in enumerate(labels):
         if source.get(name) != "labeled":
