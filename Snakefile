@@ -5,7 +5,13 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The demo's config.yaml only when no --configfile is given: Snakemake would merge a user's
+# config into it key by key, so every key the user left out would take the demo's value. A
+# user's config stands alone on the documented defaults (the schema's, each step's).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

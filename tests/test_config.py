@@ -33,6 +33,13 @@ def test_shipped_config_is_valid(name):
         ({"pseudo": {"thresholds": {"worried": -1}}}, "worried=-1 must be a number in"),
         ({"step2": {"lr": "fast"}}, "train.step2: lr='fast'"),
         ({"vote": {"use": "best"}}, "train.vote: use must be paper or fitted"),
+        # ranges: each failure names the key, the value and what is allowed
+        ({"finetune": {"lr": -1}}, r"train.finetune: lr=-1 must be > 0 and finite"),
+        ({"finetune": {"lr": float("nan")}}, r"train.finetune: lr=nan must be > 0 and finite"),
+        ({"finetune": {"dropout": 1.5}}, r"dropout=1.5 must be \[0, 1\)"),
+        ({"pretrain": {"weight_ne": -5}}, r"train.pretrain: weight_ne=-5 must be >= 0"),
+        ({"vote": {"weights": {"A": float("nan")}}}, r"weights: A=nan must be a finite number"),
+        ({"pseudo": {"sweep": [0.5, 2]}}, r"sweep: 2 must be a number in \[0, 1\]"),
     ],
 )
 def test_bad_training_values_are_named_before_anything_runs(section, match):
@@ -57,6 +64,22 @@ def test_snakefile_refuses_a_bad_threshold_at_load(tmp_path):
     assert "mersemi: error: train.pseudo: thresholds: sad=1.5" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".snakemake") == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "values", "match"),
+    [
+        ("acoustic", {"chunk_seconds": float("inf")}, "chunk_seconds=inf must be > 0 and finite"),
+        ("visual", {"batch_size": 0}, "extract.visual: batch_size=0 must be >= 1"),
+        ("asr", {"ctc_weight": 1.5}, r"ctc_weight=1.5 must be \[0, 1\]"),
+        ("faces", {"scale_factor": 1.0}, r"scale_factor=1.0 must be > 1"),
+    ],
+)
+def test_bad_extraction_values_are_named_before_anything_runs(stage, values, match):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["extract"][stage] = config["extract"][stage] | values
+    with pytest.raises(InputError, match=match):
+        check_config(config)
 
 
 def test_wrong_key_and_type_are_named():

@@ -53,7 +53,8 @@ def test_params_defaults_and_values():
         ('{"size": true}', "size=True has type bool"),
         ("[1, 2]", "expected a JSON object"),
         ("{size: 1}", "not valid JSON"),
-        ('{"size": 0}', "size must be positive"),
+        ('{"size": 0}', "size=0 must be >= 1"),  # RANGES, before the stage's own check()
+        ('{"scale": NaN}', "scale=nan must be finite"),
     ],
 )
 def test_params_errors(text, match):

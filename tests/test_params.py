@@ -28,3 +28,16 @@ def test_container_fields_are_type_checked():
         parse_params(Opts, '{"weights": [1]}')
     with pytest.raises(InputError, match="classes='sad' has type str, expected list"):
         parse_params(Opts, {"classes": "sad"})
+
+
+def test_every_numeric_option_of_every_stage_and_step_has_a_range():
+    """RANGES is the one table of allowed values: a new number without a range fails here."""
+    from mersemi.extract.cli import STAGES, stage_module
+    from mersemi.params import RANGES, numeric_fields
+    from mersemi.train.params import CONFIG_STEPS
+
+    classes = [stage_module(s).Params for s in STAGES] + [c for c, _, _ in CONFIG_STEPS]
+    missing = {c.__name__: [f for f in numeric_fields(c) if f not in RANGES] for c in classes}
+    assert not {k: v for k, v in missing.items() if v}
+    for c in classes:  # and every default lies inside its own range
+        parse_params(c, None)

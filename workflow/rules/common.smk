@@ -14,7 +14,9 @@ from mersemi.codedigest import code_digest
 from mersemi.configcheck import check_config
 from mersemi.errors import InputError
 from mersemi.inventory import read_inventory, update_inventory
-from mersemi.manifest import Columns
+from mersemi.manifest import Columns, label_clips
+from mersemi.train.folds import check_folds
+from mersemi.train.params import config_folds
 
 # Rules run `python -m mersemi` from this checkout, also inside conda envs (envs/*.yaml hold
 # the dependencies only). Without conda, `python` is the interpreter running Snakemake, so
@@ -135,6 +137,26 @@ TRAIN = config["train"]
 T = RESULTS / "train"
 # Seeds of the whole training chain (folds, initialisation, batches); Table 1 is mean ± std.
 TRAIN_SEEDS = TRAIN.get("seeds", [TRAIN["common"].get("seed", 0)])
+
+
+def check_labels():
+    """The labels, and the folds they must fill, at load (main process): a bad row or too few
+    clips of a class for the folds stops the run here, not after the extraction."""
+    if not workflow.is_main_process:
+        return
+    columns = Columns(**DATA["columns"])
+    try:
+        manifest = label_clips(
+            INVENTORY.clips, DATA["label_csv"], DATA["test_label_csv"], columns
+        )
+        labels = manifest.loc[manifest["split"] == "train", "label"]
+        for what, n_folds in config_folds(TRAIN).items():
+            check_folds(labels, n_folds, f"label CSV {DATA['label_csv']}: {what}")
+    except InputError as e:
+        fail(e)
+
+
+check_labels()
 
 
 def seed_dir(seed):

@@ -25,21 +25,23 @@ rule report:
         stages=labelled("--stage", REPORT_STAGES),
         folds=labelled("--folds", REPORT_FOLDS),
         ablations=labelled("--ablation", ABLATION_ROWS),
+        # `--note` only with something to say: an empty quoted word would be no word at all.
         note=(
-            "Demo run: tiny random models on generated clips."
-            if DATA["demo"] and MODELS["tiny"]
-            else (
-                "Tiny random models (models.tiny): these scores say nothing about real models."
-                if MODELS["tiny"]
-                else ""
+            "--note "
+            + shell_quote(
+                "Demo run: tiny random models on generated clips."
+                if DATA["demo"]
+                else "Tiny random models (models.tiny): these scores say nothing about real models."
             )
+            if MODELS["tiny"]
+            else ""
         ),
         code=code_digest("mersemi.report"),
     shell:
         "python -m mersemi report --manifest {input.manifest:q} {params.stages} {params.folds}"
         " {params.ablations}"
         " --final 'MR-CCL step 2 (voted)' --audit {input.audit:q} --features {input.features:q}"
-        " --note {params.note:q} --out {output:q} 2> {log:q}"
+        " {params.note} --out {output:q} 2> {log:q}"
 
 
 rule plots:

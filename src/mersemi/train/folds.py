@@ -5,6 +5,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from ..classes import CLASSES
+from ..errors import InputError
 from .oversample import oversample
 
 
@@ -16,8 +18,26 @@ class Fold:
     val: np.ndarray  # labeled rows only, never repeated
 
 
+def check_folds(labels, n_folds: int, what: str = "folds") -> None:
+    """Stratified folds need every class present at least `n_folds` times (one clip per
+    validation fold); an InputError names the smallest classes otherwise."""
+    names, counts = np.unique(np.asarray(labels), return_counts=True)
+    short = sorted(
+        (int(n), str(CLASSES[c] if isinstance(c, np.integer) else c))
+        for c, n in zip(names, counts, strict=True)
+        if n < n_folds
+    )
+    if short:
+        listed = ", ".join(f"{c} {n}" for n, c in short)
+        raise InputError(
+            f"{what}={n_folds} needs at least {n_folds} labeled clips of every class present, "
+            f"but there are: {listed} (label fewer folds or more clips)"
+        )
+
+
 def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
     """Validation row positions (into `labels`) of each fold; same seed, same folds."""
+    check_folds(labels, n_folds)
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [val for _, val in skf.split(np.zeros(len(labels)), labels)]
 

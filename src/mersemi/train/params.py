@@ -4,6 +4,7 @@ Each CLI step takes `--params JSON` (a JSON object). Unknown keys and values of 
 are an `InputError` that names them.
 """
 
+import math
 from dataclasses import dataclass, field
 
 from ..classes import CLASSES
@@ -170,31 +171,35 @@ def check_train_config(train: dict) -> None:
         parse_params(cls, merged, base, what=f"train.{sections[-1]}")
 
 
+def config_folds(train: dict) -> dict[str, int]:
+    """The fold count of each cross-validated step of a config's `train:` section."""
+    folds = {}
+    for cls, sections, base in CONFIG_STEPS:
+        if issubclass(cls, CVParams):
+            merged = {k: v for sec in sections for k, v in (train.get(sec) or {}).items()}
+            folds[f"train.{sections[-1]}.folds"] = parse_params(cls, merged, base).folds
+    return folds
+
+
 def _validate(p, what: str = "--params") -> None:
     def bad(msg):
         raise InputError(f"{what}: {msg}")
 
     if hasattr(p, "device") and p.device not in ("auto", "cpu", "cuda"):
         bad(f"device must be auto, cpu or cuda, got {p.device!r}")
-    for name in ("epochs", "batch_size", "folds", "hidden", "d_model", "heads", "nee_steps"):
-        if hasattr(p, name) and getattr(p, name) < 1:
-            bad(f"{name} must be at least 1, got {getattr(p, name)}")
-    if hasattr(p, "folds") and p.folds < 2:
-        bad(f"folds must be at least 2, got {p.folds}")
     if hasattr(p, "d_model") and p.d_model % p.heads:
         bad(f"d_model ({p.d_model}) must be divisible by heads ({p.heads})")
     if hasattr(p, "oversample_classes"):
         unknown = [c for c in p.oversample_classes if c not in CLASSES]
         if unknown:
             bad(f"oversample_classes: unknown class(es) {unknown}")
-    if hasattr(p, "step") and p.step not in (1, 2):
-        bad(f"step must be 1 or 2, got {p.step}")
     if hasattr(p, "weights"):
         unknown = sorted(set(p.weights) - {"A", "V", "T", "F"})
         if unknown or not p.weights:
             bad(f"weights: keys must be among A, V, T, F, got {sorted(p.weights)}")
-        if any(not isinstance(w, int | float) or w < 0 for w in p.weights.values()):
-            bad("weights must be non-negative numbers")
+        for k, w in p.weights.items():
+            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < math.inf:
+                bad(f"weights: {k}={w!r} must be a finite number >= 0")
         if sum(p.weights.values()) <= 0:
             bad("weights must not all be zero")
     if hasattr(p, "thresholds"):
@@ -207,12 +212,14 @@ def _validate(p, what: str = "--params") -> None:
             if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
                 bad(f"thresholds: {c}={t!r} must be a number in [0, 1]")
         p.thresholds = {c: float(t) for c, t in p.thresholds.items()}
+    if hasattr(p, "sweep"):
+        for t in p.sweep:
+            if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
+                bad(f"sweep: {t!r} must be a number in [0, 1]")
     if hasattr(p, "confidence") and p.confidence not in ("both", "mrccl", "mean"):
         bad(f"confidence must be both, mrccl or mean, got {p.confidence!r}")
     if hasattr(p, "oversample_scope") and p.oversample_scope not in ("dataset", "fold"):
         bad(f"oversample_scope must be dataset or fold, got {p.oversample_scope!r}")
-    if hasattr(p, "patience") and p.patience < 0:
-        bad(f"patience must be >= 0 (0: no early stopping), got {p.patience}")
     if hasattr(p, "score") and p.score not in ("prob_vote", "logit_sum", "calibrated"):
         bad(f"score must be prob_vote, logit_sum or calibrated, got {p.score!r}")
     if hasattr(p, "use") and p.use not in ("paper", "fitted"):
