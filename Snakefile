@@ -13,7 +13,6 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
