@@ -44,6 +44,11 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as e:
+        # a failed write() names no file: name the output, for the one-line error
+        if e.filename is None:
+            e.filename = str(final)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

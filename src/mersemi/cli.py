@@ -5,14 +5,12 @@ Subcommands live beside the code they drive; each module in COMMANDS has
 """
 
 import argparse
-import errno
 import importlib
 import logging
-import re
 import sys
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, file_system_error, one_line
 
 # Subcommand -> the module that registers it. Only the module of the command being run is
 # imported, so `mersemi extract audio` does not pay for importing torch or OpenCV.
@@ -55,20 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except InputError as e:
-        print(f"mersemi {args.command}: error: {e}", file=sys.stderr)
+        print(f"mersemi {args.command}: error: {one_line(e)}", file=sys.stderr)
         return 2
     except OSError as e:
-        if e.errno != errno.ENOSPC:
+        found = file_system_error(e)
+        if found is None:
             raise
-        # h5py puts the file name inside its message; the temp file is already removed.
-        named = re.search(r"filename = '([^']*)'", str(e))
-        where = e.filename or (named[1] if named else None)
-        print(
-            f"mersemi {args.command}: error: disk full (no space left on device)"
-            f"{f' writing {where}' if where else ''}; free space, then rerun",
-            file=sys.stderr,
-        )
-        return 3
+        # The temp file is already removed (atomic writes).
+        print(f"mersemi {args.command}: error: {one_line(found[0])}", file=sys.stderr)
+        return found[1]
 
 
 if __name__ == "__main__":

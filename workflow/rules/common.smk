@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mersemi.codedigest import code_digest
 from mersemi.configcheck import check_config
-from mersemi.errors import InputError
+from mersemi.errors import InputError, file_system_error, one_line
 from mersemi.inventory import read_inventory, update_inventory
 from mersemi.manifest import Columns, label_clips
 from mersemi.train.folds import check_folds
@@ -46,7 +46,7 @@ CHECKS = RESULTS / "checks"
 
 def fail(message):
     """Stop loading with one line on the terminal (no traceback)."""
-    print(f"mersemi: error: {message}", file=sys.stderr)
+    print(f"mersemi: error: {one_line(message)}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -68,10 +68,6 @@ def load_inventory():
                 f"{INVENTORY_DIR}: no inventory (start the workflow from the main process)"
             )
         return inventory
-    if DATA["demo"]:
-        from mersemi.demo import ensure_demo
-
-        ensure_demo(Path(DATA["label_csv"]).parent, DATA["demo_seed"])
     folders = {
         "labeled": DATA["labeled_dir"],
         "unlabeled": DATA["unlabeled_dir"],
@@ -79,11 +75,20 @@ def load_inventory():
     }
     columns = Columns(name=DATA["columns"]["name"], text=DATA["columns"]["text"])
     try:
+        if DATA["demo"]:
+            from mersemi.demo import ensure_demo
+
+            ensure_demo(Path(DATA["label_csv"]).parent, DATA["demo_seed"])
         return update_inventory(
             INVENTORY_DIR, folders, config["shards"], DATA["transcript_csv"], columns
         )
     except InputError as e:
         fail(e)
+    except OSError as e:  # a read-only or full results folder: one line, no traceback
+        found = file_system_error(e)
+        if found is None:
+            raise
+        fail(found[0])
 
 
 logging.getLogger("mersemi.inventory").setLevel(logging.INFO)

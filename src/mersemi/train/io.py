@@ -1,5 +1,6 @@
 """The I/O edge: predictions CSVs, metrics, checkpoints (all written atomically)."""
 
+import io
 import json
 import os
 from pathlib import Path
@@ -174,8 +175,12 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def save_checkpoint(obj: dict, path: str | os.PathLike) -> None:
     """State dicts plus plain metadata, loadable with torch.load(weights_only=True)."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # Serialised in memory, then written by Python: torch.save's own writer reports a full disk
+    # as a RuntimeError without errno, which the CLI could not tell from a bug.
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str) -> dict:

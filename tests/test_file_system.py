@@ -1,0 +1,69 @@
+"""A full disk and a read-only results folder, for real (tmpfs mounts): one line naming the
+path and the documented exit code, never a traceback, and nothing half written."""
+
+import contextlib
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from test_train_cli import SMALL, _feat, store  # noqa: F401 - `store` is a fixture
+
+from mersemi.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str):
+    """A tmpfs mounted at `path` (root only: CI and these machines run as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def fill(folder: Path) -> None:
+    """Write into `folder` until the file system is full."""
+    try:
+        with open(folder / "filler", "wb", buffering=0) as f:
+            while True:
+                f.write(b"\0" * 4096)
+    except OSError as e:
+        assert e.errno == errno.ENOSPC
+
+
+def test_disk_full_while_a_checkpoint_is_saved_is_one_line(store, tmp_path, capsys):  # noqa: F811
+    """torch.save's own writer reported ENOSPC as a RuntimeError without errno: a traceback."""
+    with tmpfs(tmp_path / "full", "size=64k") as full:
+        fill(full)
+        argv = ["train", "pretrain", *_feat(store)[:-1], str(store / "manifest.csv"),
+                "--out-checkpoint", str(full / "model.pt"),
+                "--out-metrics", str(tmp_path / "m.json"),
+                "--params", json.dumps({**SMALL, "epochs": 1})]  # fmt: skip
+        assert main(argv) == 3
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("mersemi train: error: disk full")
+        assert str(full) in err and "free space" in err
+        assert sorted(p.name for p in full.iterdir()) == ["filler"]  # no temp file left
+
+
+def test_read_only_results_folder_stops_at_load_with_one_line(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["results"] = "ro results"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    with tmpfs(tmp_path / "ro results", "ro,size=64k"):
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+               "--configfile", "config.yaml", "-n", "--cores", "1"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("mersemi: error:")]
+    assert "read-only file system writing ro results/inventory" in line
