@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from extract_media import DURATION, TONE_HZ, make_media, write_shard
@@ -68,3 +70,20 @@ def test_audio_rows_refuses_an_index_of_another_shard(tmp_path):
     assert audio_rows(index, ["a"])["a"].duration == 2.5
     with pytest.raises(InputError, match=r"1 clip\(s\) of the shard missing, e.g. \['b'\]"):
         audio_rows(index, ["a", "b"])
+
+
+def test_names_up_to_the_file_system_limit(media, tmp_path):
+    """A 252-character stem + `.ts` is a legal video name (255 bytes); its wav name would not
+    be. It gets a shortened, hashed wav, recorded in the index; the other clips are unharmed."""
+    _, clips, _ = media
+    long_a, long_b = "a" * 251 + "x", "a" * 251 + "y"  # the same first 251 characters
+    videos = {}
+    for name in (long_a, long_b):
+        videos[name] = tmp_path / f"{name}.ts"
+        videos[name].write_bytes(clips["face"].read_bytes())
+    shard = write_shard(tmp_path / "s.csv", {**videos, "face": clips["face"]})
+    idx = extract_audio(shard, tmp_path / "audio" / "shard-0000.csv", AudioParams())
+    assert idx["valid"].all(), idx[["name", "reason", "detail"]]
+    wavs = [Path(w) for w in idx["wav"]]
+    assert len(set(wavs)) == 3 and all(w.is_file() and len(w.name) <= 255 for w in wavs)
+    assert read_wav(wavs[0])[0].size > 0

@@ -10,6 +10,18 @@ from pathlib import Path
 NAME_MAX = 255  # bytes in one path component on Linux and macOS file systems
 
 
+def fit_name(stem: str, suffix: str) -> str:
+    """`stem + suffix`, or, where that passes NAME_MAX bytes, the stem cut short and a hash of
+    the whole of it (so distinct names stay distinct); callers record the name they used."""
+    name = f"{stem}{suffix}"
+    if len(os.fsencode(name)) <= NAME_MAX:
+        return name
+    digest = "~" + hashlib.blake2b(os.fsencode(stem), digest_size=8).hexdigest()
+    room = NAME_MAX - len(os.fsencode(digest + suffix))
+    cut = os.fsencode(stem)[:room].decode("utf-8", "ignore")  # whole characters only
+    return f"{cut}{digest}{suffix}"
+
+
 def _temp_prefix(final: Path) -> str:
     # A clip name near NAME_MAX leaves no room for the temp decoration: hash it instead.
     prefix = f".{final.name}"

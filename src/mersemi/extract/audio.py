@@ -3,7 +3,9 @@
     mersemi extract audio --shard shards/shard-0003.csv --out audio/shard-0003.csv
 
 Outputs:
-  audio/shard-0003/<name>.wav  the first audio stream, downmixed to mono, resampled (ffmpeg)
+  audio/shard-0003/<name>.wav  the first audio stream, downmixed to mono, resampled (ffmpeg); a
+                               name too long for the file system is cut short and hashed
+                               (`wav` in the index is the path)
   audio/shard-0003.csv         index `name,wav,valid,reason,duration,detail`, one row per clip in
                                shard order, written atomically and LAST (the tracked output)
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_csv_atomic
+from ..atomic import atomic_path, fit_name, write_csv_atomic
 from ..errors import InputError
 from ..ffmpeg_bin import ffmpeg_exe
 from .common import ClipFailure, Outcome, StageParams, prefetch, progress, read_shard
@@ -123,7 +125,7 @@ def extract_audio(shard, out, p: AudioParams) -> pd.DataFrame:
     for (i, clip), samples, err in progress(
         prefetch(work, items, p.workers, p.prefetch), total=len(clips), desc="audio"
     ):
-        target = folder / f"{clip.name}.wav"
+        target = folder / fit_name(clip.name, ".wav")  # the index keeps the path
         if err is not None:
             outcome.fail_with(i, err)
             target.unlink(missing_ok=True)
