@@ -103,6 +103,21 @@ def test_a_video_changed_in_place_is_extracted_again_alone(tree):
     assert build(tree).clips.set_index("name").loc["u7", "shard"] == 5
 
 
+def test_a_video_replaced_keeping_size_and_mtime_is_extracted_again(tree):
+    """`cp -p`, `tar` and `rsync -t` keep size and mtime: the fingerprint tells."""
+    video = tree / "unlabeled" / "u7.mp4"
+    video.write_bytes(b"first video")
+    build(tree)
+    st = video.stat()
+    video.write_bytes(b"other video")  # same size
+    os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns))
+    inv = build(tree).clips.set_index("name")
+    assert inv.loc["u7", "shard"] == 4 and (inv["shard"] == 4).sum() == 1
+    # A chmod changes ctime, not the content: the clip keeps its shard.
+    video.chmod(0o600)
+    assert build(tree).clips.set_index("name").loc["u7", "shard"] == 4
+
+
 def test_removed_clip_leaves_the_shard_file_alone(tree):
     build(tree)
     before = snapshot(tree / "inv")

@@ -5,14 +5,17 @@ training only (`manifest.build_manifest`), transcripts reach the ASR/text stages
 own shard only. The Snakefile updates it when it loads (main process only), writing a file
 only when its content changes, so Snakemake's timestamps see exactly what an edit touched:
 
-    inventory/clips.csv              name, path, source, shard, size, mtime_ns (every clip)
+    inventory/clips.csv              name, path, source, shard, size, mtime_ns, ctime_ns,
+                                     fingerprint (every clip)
     inventory/shard-NNNN.csv         name, path: the clips a shard extracts; never rewritten
     inventory/transcripts/shard-NNNN.csv   name, text: provided transcripts of a live shard
     inventory/inventory.json         shards (the config's count), next_shard
 
 Shards are append-only. The first build hashes names into `shards` base shards
 (`manifest.shard_of`). Afterwards a clip keeps its shard while its file is unchanged (same
-path, size and mtime); new clips, and clips whose file changed in place, go into new shards
+path, size, mtime and fingerprint: a hash of the size and the first and last 16 KiB, so a
+video replaced by `cp -p`, `tar` or `rsync -t`, which keep size and mtime, counts as changed);
+new clips, and clips whose file changed in place, go into new shards
 numbered from `next_shard`, at most (all clips / `shards`) each. So adding N clips extracts
 about N clips, a fixed video is extracted again, and nothing else is touched. Removed or
 moved clips leave stale rows in their old shard's outputs; the merge keeps for each clip
@@ -22,6 +25,7 @@ starts over from a fresh hash (a full extraction).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -41,7 +45,10 @@ from .tables import read_csv_table
 log = logging.getLogger(__name__)
 
 SOURCES = ("labeled", "unlabeled", "test")
-COLUMNS = ["name", "path", "source", "shard", "size", "mtime_ns"]
+COLUMNS = ["name", "path", "source", "shard", "size", "mtime_ns", "ctime_ns", "fingerprint"]
+# What must match for a clip to keep its shard (ctime changes on chmod too: not part of it).
+SAME_FILE = ["name", "path", "size", "mtime_ns", "fingerprint"]
+FINGERPRINT_BLOCK = 16 * 1024
 DEFAULT_COLUMNS = Columns()
 
 
@@ -72,7 +79,7 @@ class Inventory:
 def assign_shards(
     current: pd.DataFrame, previous: Inventory | None, n_shards: int
 ) -> tuple[pd.DataFrame, int]:
-    """Give every clip of `current` (name, path, source, size, mtime_ns) a shard.
+    """Give every clip of `current` (COLUMNS but shard) a shard.
 
     Returns the clips with a `shard` column and the next free shard number. Clips unchanged
     since `previous` keep their shard; the others fill new shards (in name order).
@@ -81,7 +88,8 @@ def assign_shards(
     if previous is None or previous.n_shards != n_shards:
         shards = [shard_of(n, n_shards) for n in current["name"]]
         return current.assign(shard=shards)[COLUMNS], n_shards
-    key = ["name", "path", "size", "mtime_ns"]
+    # an inventory written before fingerprints: keep its shards (no re-extraction on upgrade)
+    key = [k for k in SAME_FILE if k in previous.clips.columns]
     kept = current.merge(previous.clips[[*key, "shard"]], on=key, how="left")
     new = kept["shard"].isna().to_numpy()
     next_shard = previous.next_shard
@@ -110,8 +118,39 @@ def scan(folders: Mapping[str, str | os.PathLike | None]) -> pd.DataFrame:
                 st = path.stat()
             except OSError as e:
                 raise InputError(f"video {path}: cannot stat ({e.strerror})") from None
-            rows.append((name, str(path), source, st.st_size, st.st_mtime_ns))
-    return pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "shard"])
+            rows.append((name, str(path), source, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return pd.DataFrame(rows, columns=["name", "path", "source", "size", "mtime_ns", "ctime_ns"])
+
+
+def fingerprint(path: str | os.PathLike, size: int) -> str:
+    """A cheap content hash: the size and the first and last FINGERPRINT_BLOCK bytes."""
+    h = hashlib.blake2b(str(size).encode(), digest_size=8)
+    try:
+        with open(path, "rb") as f:
+            h.update(f.read(FINGERPRINT_BLOCK))
+            if size > FINGERPRINT_BLOCK:
+                f.seek(max(FINGERPRINT_BLOCK, size - FINGERPRINT_BLOCK))
+                h.update(f.read(FINGERPRINT_BLOCK))
+    except OSError as e:
+        raise InputError(f"video {path}: cannot read ({e.strerror})") from None
+    return h.hexdigest()
+
+
+def add_fingerprints(current: pd.DataFrame, previous: Inventory | None) -> pd.DataFrame:
+    """`current` with a fingerprint per clip: the previous one where the file's stat is the
+    same (path, size, mtime, ctime: any rewrite changes ctime), else read from the file."""
+    stat = ["path", "size", "mtime_ns", "ctime_ns"]
+    known = {}
+    if previous is not None and {"ctime_ns", "fingerprint"} <= set(previous.clips.columns):
+        old = previous.clips
+        known = dict(
+            zip(map(tuple, old[stat].to_numpy().tolist()), old["fingerprint"], strict=True)
+        )
+    prints = [
+        known.get(tuple(row)) or fingerprint(row[0], row[1])
+        for row in current[stat].to_numpy().tolist()
+    ]
+    return current.assign(fingerprint=prints)
 
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:
@@ -135,7 +174,8 @@ def read_inventory(out_dir: str | os.PathLike) -> Inventory | None:
     if not (state.is_file() and clips.is_file()):
         return None
     info = json.loads(state.read_text(encoding="utf-8"))
-    df = pd.read_csv(clips, dtype={"name": str, "path": str, "source": str}, keep_default_na=False)
+    strings = {"name": str, "path": str, "source": str, "fingerprint": str}
+    df = pd.read_csv(clips, dtype=strings, keep_default_na=False)
     return Inventory(df, int(info["shards"]), int(info["next_shard"]))
 
 
@@ -209,7 +249,7 @@ def update_inventory(
         raise InputError(f"shards must be at least 1, got {n_shards}")
     out_dir = Path(out_dir)
     previous = read_inventory(out_dir)
-    clips, next_shard = assign_shards(scan(folders), previous, n_shards)
+    clips, next_shard = assign_shards(add_fingerprints(scan(folders), previous), previous, n_shards)
     if clips.empty:
         raise InputError(f"no videos in {', '.join(str(f) for f in folders.values() if f)}")
     inv = Inventory(clips, n_shards, next_shard)
