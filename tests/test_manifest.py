@@ -158,3 +158,27 @@ def test_non_utf8_file_name_is_named(video_tree):
     os.close(os.open(os.fsencode(root / "unlabeled") + b"/bad\xff.mp4", os.O_CREAT))
     with pytest.raises(InputError, match=r"file name b'bad\\xff.mp4' is not valid UTF-8"):
         _build(root)
+
+
+def test_a_repeated_column_is_refused(video_tree):
+    """`name,discrete,discrete` with conflicting values: pandas silently renamed the second."""
+    root = video_tree()
+    (root / "labels.csv").write_text("name,discrete,discrete\na,happy,sad\nb,happy,happy\n")
+    with pytest.raises(InputError, match=r"labels.csv: column\(s\) 'discrete' appear twice"):
+        _build(root)
+
+
+def test_a_huge_value_is_elided_in_the_error_line(video_tree, capsys):
+    """A 5 MB name in a label CSV: the error names its line and shows the value's ends only."""
+    root = video_tree()
+    (root / "labels.csv").write_text(f"name,discrete\na,happy\n{'x' * 5_000_000},sad\n")
+    out = root / "out"
+    assert main(["inventory", "--labeled-dir", str(root / "labeled"),
+                 "--unlabeled-dir", str(root / "unlabeled"), "--shards", "1",
+                 "--out-dir", str(out / "inventory")]) == 0  # fmt: skip
+    argv = ["manifest", "--inventory", str(out / "inventory"), "--label-csv",
+            str(root / "labels.csv"), "--out", str(out / "manifest.csv")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 400
+    assert "labels.csv, line 3: no video named 'xxx" in err and "(5000000 characters)" in err

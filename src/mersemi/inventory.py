@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_path
-from .errors import InputError
+from .errors import InputError, shorten
 from .manifest import Columns, list_videos, shard_of, unique_names
 from .tables import read_csv_table
 
@@ -202,7 +202,7 @@ def read_transcripts(
     if len(texts) and not known.any():
         raise InputError(
             f"transcript CSV {path}: none of its {len(texts)} names is a video in the "
-            f"folders (line 2: {texts['name'].iloc[0]!r}); is it the right file?"
+            f"folders (line 2: {shorten(texts['name'].iloc[0])}); is it the right file?"
         )
     if not known.all():
         lines = [i + 2 for i in (~known).nonzero()[0][:5]]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .classes import CLASSES
-from .errors import InputError
+from .errors import InputError, shorten
 from .tables import read_csv_table
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def unique_names(df: pd.DataFrame, col: str, path: Path, what: str) -> list[str]
             raise InputError(f"{what} {path}, line {_line(i)}: empty {col!r}")
         if n in first:
             raise InputError(
-                f"{what} {path}, line {_line(i)}: duplicate name {n!r} "
+                f"{what} {path}, line {_line(i)}: duplicate name {shorten(n)} "
                 f"(first on line {_line(first[n])})"
             )
         first[n] = i
@@ -112,8 +112,8 @@ def _read_labels(path: Path, cols: Columns, what: str) -> dict[str, str]:
         label = raw.strip().lower()
         if label not in CLASSES:
             raise InputError(
-                f"{what} {path}, line {_line(i)}: label {raw!r} of {name!r} is not one of "
-                f"{', '.join(CLASSES)}"
+                f"{what} {path}, line {_line(i)}: label {shorten(raw)} of {shorten(name)} is not "
+                f"one of {', '.join(CLASSES)}"
             )
         labels[name] = label
     return labels
@@ -142,8 +142,8 @@ def label_clips(
         for i, name in enumerate(test_labels):
             if source.get(name) not in ("unlabeled", "test"):
                 raise InputError(
-                    f"test-label CSV {test_label_csv}, line {_line(i)}: no video named {name!r} "
-                    "in the unlabeled or test video folder"
+                    f"test-label CSV {test_label_csv}, line {_line(i)}: no video named "
+                    f"{shorten(name)} in the unlabeled or test video folder"
                 )
 
     df = clips[["name", "path", "shard"]].copy()
@@ -169,7 +169,7 @@ def _check_labels(
         if source.get(name) != "labeled":
             where = " (it is in an unlabeled or test folder)" if name in source else ""
             raise InputError(
-                f"label CSV {label_csv}, line {_line(i)}: no video named {name!r} in "
+                f"label CSV {label_csv}, line {_line(i)}: no video named {shorten(name)} in "
                 f"the labeled video folder{where}"
             )
     for r in clips[clips["source"] == "labeled"].itertuples():
