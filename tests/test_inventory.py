@@ -15,10 +15,11 @@ def folders(root):
 
 
 def snapshot(inv_dir):
-    """file -> (mtime_ns, bytes) of every inventory file."""
+    """file -> (mtime_ns, bytes) of every inventory file a rule reads (not the stat cache)."""
     return {
         p.relative_to(inv_dir).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
         for p in sorted(inv_dir.rglob("*.csv"))
+        if p.name != "stat_cache.csv"
     }
 
 
@@ -113,9 +114,12 @@ def test_a_video_replaced_keeping_size_and_mtime_is_extracted_again(tree):
     os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns))
     inv = build(tree).clips.set_index("name")
     assert inv.loc["u7", "shard"] == 4 and (inv["shard"] == 4).sum() == 1
-    # A chmod changes ctime, not the content: the clip keeps its shard.
+    # A chmod changes ctime, not the content: the clip keeps its shard, and no file a rule
+    # reads changes.
+    before = snapshot(tree / "inv")
     video.chmod(0o600)
     assert build(tree).clips.set_index("name").loc["u7", "shard"] == 4
+    assert changed(before, snapshot(tree / "inv")) == []
 
 
 def test_removed_clip_leaves_the_shard_file_alone(tree):

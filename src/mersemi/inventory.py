@@ -5,8 +5,10 @@ training only (`manifest.build_manifest`), transcripts reach the ASR/text stages
 own shard only. The Snakefile updates it when it loads (main process only), writing a file
 only when its content changes, so Snakemake's timestamps see exactly what an edit touched:
 
-    inventory/clips.csv              name, path, source, shard, size, mtime_ns, ctime_ns,
-                                     fingerprint (every clip)
+    inventory/clips.csv              name, path, source, shard, size, mtime_ns, fingerprint
+                                     (every clip)
+    inventory/stat_cache.csv         path, size, mtime_ns, ctime_ns, fingerprint: when each
+                                     fingerprint was read (no rule reads it)
     inventory/shard-NNNN.csv         name, path: the clips a shard extracts; never rewritten
     inventory/transcripts/shard-NNNN.csv   name, text: provided transcripts of a live shard
     inventory/inventory.json         shards (the config's count), next_shard
@@ -45,8 +47,11 @@ from .tables import read_csv_table
 log = logging.getLogger(__name__)
 
 SOURCES = ("labeled", "unlabeled", "test")
-COLUMNS = ["name", "path", "source", "shard", "size", "mtime_ns", "ctime_ns", "fingerprint"]
-# What must match for a clip to keep its shard (ctime changes on chmod too: not part of it).
+COLUMNS = ["name", "path", "source", "shard", "size", "mtime_ns", "fingerprint"]
+# Any rewrite of a file changes its ctime (a chmod or a copy too, so ctime stays out of
+# clips.csv, which rules read): an unchanged stat reuses the fingerprint read before.
+STAT = ["path", "size", "mtime_ns", "ctime_ns"]
+# What must match for a clip to keep its shard.
 SAME_FILE = ["name", "path", "size", "mtime_ns", "fingerprint"]
 FINGERPRINT_BLOCK = 16 * 1024
 DEFAULT_COLUMNS = Columns()
@@ -136,21 +141,25 @@ def fingerprint(path: str | os.PathLike, size: int) -> str:
     return h.hexdigest()
 
 
-def add_fingerprints(current: pd.DataFrame, previous: Inventory | None) -> pd.DataFrame:
-    """`current` with a fingerprint per clip: the previous one where the file's stat is the
-    same (path, size, mtime, ctime: any rewrite changes ctime), else read from the file."""
-    stat = ["path", "size", "mtime_ns", "ctime_ns"]
+def add_fingerprints(current: pd.DataFrame, cache: pd.DataFrame | None) -> pd.DataFrame:
+    """`current` with a fingerprint per clip: the cached one where the file's stat is the
+    same, else read from the file."""
     known = {}
-    if previous is not None and {"ctime_ns", "fingerprint"} <= set(previous.clips.columns):
-        old = previous.clips
-        known = dict(
-            zip(map(tuple, old[stat].to_numpy().tolist()), old["fingerprint"], strict=True)
-        )
+    if cache is not None:
+        rows = map(tuple, cache[STAT].to_numpy().tolist())
+        known = dict(zip(rows, cache["fingerprint"], strict=True))
     prints = [
         known.get(tuple(row)) or fingerprint(row[0], row[1])
-        for row in current[stat].to_numpy().tolist()
+        for row in current[STAT].to_numpy().tolist()
     ]
     return current.assign(fingerprint=prints)
+
+
+def read_stat_cache(out_dir: Path) -> pd.DataFrame | None:
+    path = out_dir / "stat_cache.csv"
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"path": str, "fingerprint": str}, keep_default_na=False)
 
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:
@@ -249,7 +258,8 @@ def update_inventory(
         raise InputError(f"shards must be at least 1, got {n_shards}")
     out_dir = Path(out_dir)
     previous = read_inventory(out_dir)
-    clips, next_shard = assign_shards(add_fingerprints(scan(folders), previous), previous, n_shards)
+    current = add_fingerprints(scan(folders), read_stat_cache(out_dir))
+    clips, next_shard = assign_shards(current, previous, n_shards)
     if clips.empty:
         raise InputError(f"no videos in {', '.join(str(f) for f in folders.values() if f)}")
     inv = Inventory(clips, n_shards, next_shard)
@@ -276,6 +286,7 @@ def update_inventory(
                 written.append(f"transcripts/{tpath.name}")
     if write_if_changed(out_dir / "clips.csv", _csv_bytes(clips)):
         written.append("clips.csv")
+    write_if_changed(out_dir / "stat_cache.csv", _csv_bytes(current[[*STAT, "fingerprint"]]))
     state = json.dumps({"shards": n_shards, "next_shard": next_shard}, indent=2) + "\n"
     write_if_changed(out_dir / "inventory.json", state.encode())
     counts = clips["source"].value_counts().to_dict()
