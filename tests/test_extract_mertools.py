@@ -39,6 +39,13 @@ def reference(modality: str) -> dict[str, np.ndarray]:
     return {f.stem: np.load(f) for f in files}
 
 
+def report(what: str, diff: dict) -> None:
+    """One line per comparison (`pytest -s` shows them): the largest l2 and max differences."""
+    worst = {k: max(d[k] for d in diff.values()) for k in ("l2", "max")}
+    cos = min(d["cos"] for d in diff.values())
+    print(f"{what}: l2 {worst['l2']:.2g} max {worst['max']:.2g} min cos {cos:.4f}")
+
+
 def compare(features, ref: dict[str, np.ndarray]) -> dict[str, dict]:
     """name -> l2 (relative), max (largest element difference / largest reference element),
     cos, ratio (least-squares scale of ours onto MERTools')."""
@@ -92,6 +99,7 @@ def acoustic(tmp_path_factory):
         run_stage("acoustic", {"shard": str(sh), "audio_index": str(index), "out": str(h5),
                                "params": json.dumps(params)})  # fmt: skip
         out[recipe] = compare(read_features(h5, modality="acoustic"), ref)
+        report(f"acoustic {recipe}", out[recipe])
     return out
 
 
@@ -140,6 +148,7 @@ def text(tmp_path_factory):
         run_stage("text", {"shard": str(sh), "transcripts": str(transcripts), "out": str(h5),
                            "params": json.dumps(params)})  # fmt: skip
         out[recipe] = compare(read_features(h5, modality="text"), ref)
+        report(f"text {recipe}", out[recipe])
     return out
 
 
@@ -206,6 +215,7 @@ def test_visual_on_mertools_crops(tmp_path):
     sh = shard(tmp_path / "shard.csv", list(crops))
     for recipe in ("mertools", "mersemi"):
         diff = compare(run_visual(tmp_path, sh, faces, recipe), ref)
+        report(f"visual on MERTools' crops, {recipe}", diff)
         assert all(d["l2"] <= TOL and d["max"] <= TOL for d in diff.values()), (recipe, diff)
 
 
@@ -265,6 +275,7 @@ def test_faces_mertools_crops_equal_mertools(end_to_end):
 def test_faces_to_visual_mertools_equals_mertools(end_to_end):
     _, feats, _ = end_to_end["mertools"]
     diff = compare(feats, reference("visual"))
+    report("faces -> visual mertools", diff)
     assert all(d["l2"] <= TOL and d["max"] <= TOL for d in diff.values()), diff
 
 
@@ -281,4 +292,5 @@ def test_faces_to_visual_mersemi_differences(end_to_end):
         assert (crops[~inside] > 0).mean() > 0.5  # the masked-out part is kept
     assert len(got["hopper_cut"][0]) == 64
     diff = compare(feats, reference("visual"))
+    report("faces -> visual mersemi (112 px)", diff)
     assert all(0.9 < d["cos"] < 0.999 for d in diff.values()), diff
