@@ -135,3 +135,38 @@ def test_cli_rejects_unknown_params(tmp_path, capsys):
     rc = main(["extract", "audio", "--shard", "x.csv", "--out", "y.csv", "--params", '{"rate":1}'])
     assert rc == 2
     assert "unknown key(s) ['rate']" in capsys.readouterr().err
+
+
+def test_recipe_reaches_exactly_the_stages_it_changes():
+    """extract.recipe goes into the faces, visual, acoustic and text params (a stage's own key
+    wins), not into audio or asr, so switching it reruns only those four."""
+    from mersemi.extract.common import RECIPE_STAGES, stage_section
+
+    extract = {"recipe": "mersemi", "faces": {"size": 96}, "text": {"recipe": "mertools"},
+               "audio": {}, "asr": {}, "visual": {}, "acoustic": {}}  # fmt: skip
+    got = {s: stage_section(extract, s).get("recipe") for s in extract if s != "recipe"}
+    assert got == {"faces": "mersemi", "text": "mertools", "audio": None, "asr": None,
+                   "visual": "mersemi", "acoustic": "mersemi"}  # fmt: skip
+    assert set(RECIPE_STAGES) == {"faces", "visual", "acoustic", "text"}
+    assert stage_section({"faces": {}}, "faces") == {"recipe": "mertools"}  # the default
+
+
+def test_unknown_recipe_is_a_config_error():
+    from mersemi.configcheck import check_config
+    from mersemi.extract.acoustic import Params
+
+    with pytest.raises(InputError, match="extract.recipe must be one of"):
+        check_config({"extract": {"recipe": "mer2024"}})
+    with pytest.raises(InputError, match="recipe must be one of"):
+        parse_params(Params, {"recipe": "MERTools"})
+
+
+def test_departures_from_mertools_are_logged_and_returned(caplog):
+    from mersemi.extract.common import departures
+    from mersemi.extract.faces import MERTOOLS, FacesParams
+
+    with caplog.at_level("WARNING"):
+        got = departures("faces", FacesParams(max_frames=8, size=112), MERTOOLS)
+    assert got == {"backend": "opencv", "max_frames": 8}  # size 112 is MERTools'
+    assert "depart from MERTools" in caplog.text
+    assert departures("faces", FacesParams(recipe="mersemi", max_frames=8), MERTOOLS) == {}

@@ -1,3 +1,4 @@
+import json
 import stat
 import subprocess
 import sys
@@ -33,8 +34,26 @@ def media(tmp_path_factory):
 def crops(media):
     root, _, shard = media
     out = root / "faces" / "shard-0000.h5"
-    outcome = extract_faces(shard, out, FacesParams(max_frames=5, size=SIZE))
+    outcome = extract_faces(shard, out, FacesParams(max_frames=5, size=SIZE, recipe="mersemi"))
     return out, outcome
+
+
+def test_opencv_under_mertools_keeps_every_frame(media, tmp_path):
+    """recipe mertools: MERTools' frame set with the OpenCV backend: a crop for every sampled
+    frame, all-zero where no face was found, so the faceless clip is valid (MERTools gives it a
+    feature: CLIP of black crops); 112 px by default. The departures are in the attrs."""
+    _, clips, _ = media
+    shard = write_shard(tmp_path / "s.csv", {"face": clips["face"], "noface": clips["noface"]})
+    out = tmp_path / "mt.h5"
+    extract_faces(shard, out, FacesParams(max_frames=5))
+    cf = open_crops(out)
+    assert cf.valid.tolist() == [True, True] and cf.size == 112
+    with h5py.File(out, "r") as h5:
+        c, fr = h5["crops"][:], h5["frame"][:]
+        params = json.loads(h5.attrs["params"])
+    assert c.shape == (10, 112, 112, 3) and len(set(fr[5:])) == 5  # 5 of noface's 8 frames
+    assert c[:5].reshape(5, -1).any(1).all() and not c[5:].any()
+    assert params["keep_failed"] and params["departures"] == {"backend": "opencv", "max_frames": 5}
 
 
 def test_decode_and_sample(media):
@@ -125,7 +144,7 @@ def test_openface_backend_reads_aligned_frames_in_order(media, tmp_path):
     model.write_text("")
     p = FacesParams(
         backend="openface", openface_bin=str(exe), openface_model="model/main.txt", size=32,
-        workers=0,
+        workers=0, recipe="mersemi",
     )  # fmt: skip
     extract_faces(shard, out, p)
     cf = open_crops(out)
@@ -160,7 +179,9 @@ def test_crops_per_clip_are_capped_uniformly(media, tmp_path, caplog):
     shard = write_shard(tmp_path / "shard.csv", {"face": clips["face"]})
     out = tmp_path / "faces.h5"
     with caplog.at_level("WARNING"):
-        extract_faces(shard, out, FacesParams(max_frames=0, max_crops=3, size=SIZE))
+        extract_faces(
+            shard, out, FacesParams(max_frames=0, max_crops=3, size=SIZE, recipe="mersemi")
+        )
     cf = open_crops(out)
     with h5py.File(out, "r") as h5:
         kept = list(h5["frame"][:])

@@ -44,6 +44,8 @@ def media(tmp_path_factory):
 
 
 def params(exe, **kw) -> FacesParams:
+    """recipe mersemi (successful frames, unmasked); mertools: test_extract_mertools.py."""
+    kw.setdefault("recipe", "mersemi")
     return FacesParams(backend="openface", openface_bin=str(exe), openface_model=CLNF, **kw)
 
 

@@ -17,9 +17,11 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    return TextEmbedder(Params(model_dir=str(tiny_model("llm")), batch_size=3))
+@pytest.fixture(scope="module", params=["mertools", "mersemi"])
+def embedder(request):
+    return TextEmbedder(
+        Params(model_dir=str(tiny_model("llm")), batch_size=3, recipe=request.param)
+    )
 
 
 def test_dims_and_batched_equals_single(embedder):
@@ -30,18 +32,29 @@ def test_dims_and_batched_equals_single(embedder):
     np.testing.assert_allclose(vecs, single, atol=1e-5, rtol=1e-4)
 
 
-def test_mean_of_last_four_layers_over_tokens_without_specials(embedder):
+def test_last_four_layers_over_tokens_without_specials(embedder):
+    """mersemi: mean of the tuple's last 4 over the tokens without <s>; mertools: sum of the
+    last 4 of MERTools' set (layer inputs, then the output after the final norm) over the
+    tokens MERTools' probe finds (here [1:], the probe drops <s>)."""
     import torch
 
+    if embedder.params.recipe == "mertools":
+        assert (embedder.start, embedder.end) == (1, None)
     enc = embedder.tokenizer(["你好"], return_tensors="pt")
     assert enc["input_ids"][0, 0].item() == embedder.tokenizer.bos_token_id
     with torch.no_grad():
-        hs = embedder.model(**enc, output_hidden_states=True).hidden_states
-    expected = torch.stack(hs[-4:]).mean(0)[0, 1:].mean(0).numpy()
+        out = embedder.model(**enc, output_hidden_states=True)
+    hs = out.hidden_states
+    if embedder.params.recipe == "mersemi":
+        expected = torch.stack(hs[-4:]).mean(0)[0, 1:].mean(0).numpy()
+    else:
+        mt = (*hs[-4:-1], out.last_hidden_state)  # hs[-1]: see test_extract_hidden.py
+        expected = torch.stack(mt).sum(0)[0, 1:].mean(0).numpy()
     np.testing.assert_allclose(embedder.embed(["你好"])[0][0], expected, atol=1e-5, rtol=1e-4)
 
 
-def test_stage_end_to_end(tmp_path):
+@pytest.mark.parametrize("recipe", ["mertools", "mersemi"])
+def test_stage_end_to_end(tmp_path, recipe):
     names = ["a", "b", "a_again", "empty", "spaces"]
     texts = ["今天天气很好。", "我真的很生气！", "今天天气很好。", "", "   "]
     shard = write_shard(tmp_path / "shard.csv", names)
@@ -54,11 +67,14 @@ def test_stage_end_to_end(tmp_path):
             "shard": str(shard),
             "out": str(out),
             "transcripts": str(transcripts),
-            "params": {"model_dir": str(tiny_model("llm"))},
+            "params": {"model_dir": str(tiny_model("llm")), "recipe": recipe},
         },
     )
     fs = read_features(out, modality="text")
     assert fs.features.shape == (5, 32)
+    assert fs.meta.params["recipe"] == recipe
+    # mersemi strips "   " to nothing; mertools feeds it verbatim, but this tokenizer makes no
+    # content token of it (MERTools' mean of no token: zeros)
     assert fs.valid.tolist() == [True, True, True, False, False]
     np.testing.assert_array_equal(fs.features[0], fs.features[2])
     assert not np.allclose(fs.features[0], fs.features[1])

@@ -29,6 +29,8 @@ def model_dir(tmp_path_factory):
 
 
 def params(model_dir, **kw) -> Params:
+    """recipe mersemi (what `direct` computes); mertools on Baichuan2: test_extract_mertools."""
+    kw.setdefault("recipe", "mersemi")
     return Params(model_dir=str(model_dir), trust_remote_code=True, device="cpu", **kw)
 
 
@@ -83,7 +85,8 @@ def test_stage_end_to_end_empty_and_long_text(model_dir, tmp_path, caplog):
     transcripts = tmp_path / "asr.csv"
     pd.DataFrame({"name": names, "text": texts, "source": "asr"}).to_csv(transcripts, index=False)
     out = tmp_path / "text.h5"
-    p = {"model_dir": str(model_dir), "trust_remote_code": True, "max_tokens": 24}
+    p = {"model_dir": str(model_dir), "trust_remote_code": True, "max_tokens": 24,
+         "recipe": "mersemi"}  # fmt: skip
     with caplog.at_level(logging.WARNING):
         run_stage("text", {"shard": str(shard), "out": str(out),
                            "transcripts": str(transcripts), "params": p})  # fmt: skip

@@ -19,7 +19,7 @@ def setup(tmp_path_factory):
     clips = make_media(root / "media")
     shard = write_shard(root / "shard.csv", clips)
     faces = root / "faces.h5"
-    extract_faces(shard, faces, FacesParams(max_frames=4, size=64))
+    extract_faces(shard, faces, FacesParams(max_frames=4, size=64, recipe="mersemi"))
     model = write_tiny_clip(root / "models" / "clip")
     return root, shard, faces, model
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .extract.cli import STAGES, stage_module
+from .extract.common import stage_section
 from .extract.modelcheck import Check, bad, ok
 from .params import parse_params
 
@@ -97,7 +98,7 @@ def _run(args) -> int:
     if args.configfile:
         extract = load_config(args.configfile)["extract"]
         stages = [args.stage] if args.stage else list(STAGES)
-        sections = {s: extract.get(s) or {} for s in stages}
+        sections = {s: stage_section(extract, s) for s in stages}
     elif args.stage:
         sections = {args.stage: json.loads(args.params or "{}")}
     else:

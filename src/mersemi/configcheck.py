@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .errors import InputError
 from .extract.cli import STAGES, stage_module
+from .extract.common import RECIPES, stage_section
 from .params import parse_params
 from .train.params import check_train_config
 
@@ -16,10 +17,13 @@ from .train.params import check_train_config
 def check_config(config: dict) -> None:
     """Raise InputError naming the section and key of the first bad value."""
     extract = config.get("extract") or {}
+    recipe = extract.get("recipe", RECIPES[0])
+    if recipe not in RECIPES:
+        raise InputError(f"extract.recipe must be one of {list(RECIPES)}, got {recipe!r}")
     for stage in STAGES:
-        section = extract.get(stage)
-        if section is None:
+        if extract.get(stage) is None:
             continue
+        section = stage_section(extract, stage)
         parse_params(stage_module(stage).Params, section, f"extract.{stage}")
     check_train_config(config.get("train") or {})
 

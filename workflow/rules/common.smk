@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mersemi.codedigest import code_digest
 from mersemi.configcheck import check_config
 from mersemi.errors import InputError, file_system_error, one_line
+from mersemi.extract.common import stage_section
 from mersemi.inventory import read_inventory, update_inventory
 from mersemi.manifest import Columns, label_clips
 from mersemi.train.folds import check_folds
@@ -126,7 +127,9 @@ def model_inputs(stage):
 
 
 def stage_params(stage, **extra):
-    return as_json(EXTRACT[stage] | extra)
+    """A stage's `--params` JSON: its section, plus `extract.recipe` for the stages it
+    changes (faces, visual, acoustic, text)."""
+    return as_json(stage_section(EXTRACT, stage) | extra)
 
 
 def labelled(flag, rows):

@@ -1,14 +1,23 @@
 """Acoustic features: Chinese-HuBERT-Large (transformers) on 16 kHz wavs -> one vector per clip.
 
-Recipe (MER2024 baseline): audio longer than `chunk_seconds` (10 s) is cut into 10 s chunks;
-every chunk goes through `HubertModel` with `output_hidden_states`; the mean of the last
-`layers` (4) hidden states is averaged over all frames of all chunks of the clip (a
-frame-weighted mean, i.e. the time mean of the concatenated chunk outputs) -> hidden size
-(1024 for the real model).
+Two recipes (`recipe`, docs/extraction.md):
 
-Chunks of many clips are batched together, sorted by length, padded, with attention masks;
-padding never changes a result (checked by the tests), because the HuBERT-Large family
-(layer-norm feature encoder) masks padded frames and the pooling only counts real frames.
+`mertools` (default): MERTools' `extract_audio_huggingface.py`, UTTERANCE level. The whole clip
+is normalised once (zero mean, unit variance, float32, as `Wav2Vec2FeatureExtractor` does); a
+clip longer than `chunk_seconds` (10 s) is zero-padded to a multiple of 10 s and cut into 10 s
+chunks that run without an attention mask; the **sum** of the last `layers` (4) hidden states
+as MERTools' transformers 4.28 returned them (the inputs of the last 3 encoder layers and the
+output after the final LayerNorm, `hidden.LayerStates`, post_norm) is averaged over every
+frame of every chunk, the padded ones included. Clips up to 10 s run as one unpadded sequence
+(batched with other short clips under an attention mask, which changes no real frame). fp32
+on CUDA too.
+
+`mersemi`: each chunk is normalised on its own, a tail shorter than `min_chunk_seconds` joins
+the previous chunk, chunks are batched with attention masks, and the **mean** of the last 4
+per-layer outputs (the last one before the final LayerNorm, as transformers 5's tuple has it)
+is averaged over the real frames only; bf16 on CUDA.
+
+Both give the hidden size (1024 for the real model).
 """
 
 import logging
@@ -25,13 +34,17 @@ from .common import (
     ClipFailure,
     Outcome,
     StageParams,
+    check_recipe,
+    departures,
     meta_params,
     prefetch,
     progress,
     read_shard,
+    recipe_precision,
     select_device,
     write_feature_shard,
 )
+from .hidden import LayerStates
 from .models import load_dtype, require_model_dir
 
 log = logging.getLogger(__name__)
@@ -40,18 +53,23 @@ STAGE = "acoustic"
 SAMPLE_RATE = 16000
 
 
-HELP = "16 kHz wavs (audio index CSV) -> HuBERT features, mean of last 4 layers and time"
+HELP = "16 kHz wavs (audio index CSV) -> HuBERT features, last 4 layers, pooled over time"
+NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero_mean_unit_var_norm
+# MERTools' values of the keys a config may set (others are a logged departure)
+MERTOOLS = {"chunk_seconds": 10.0, "layers": 4}
 
 
 @dataclass
 class Params(StageParams):
+    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
     model_dir: str | None = None  # transformers HuBERT directory (config, weights, preprocessor)
     chunk_seconds: float = 10.0  # longer audio is processed in chunks of this length
-    min_chunk_seconds: float = 1.0  # a shorter tail is appended to the previous chunk
-    layers: int = 4  # mean of the last N hidden states
+    min_chunk_seconds: float = 1.0  # mersemi: a shorter tail is appended to the previous chunk
+    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
     batch_size: int = 16  # chunks per forward pass (chunks of many clips, sorted by length)
 
     def check(self) -> None:
+        check_recipe(STAGE, self.recipe)
         if self.chunk_seconds <= 0:
             raise InputError(f"{STAGE}: chunk_seconds must be > 0, got {self.chunk_seconds}")
         if not 0 <= self.min_chunk_seconds < self.chunk_seconds:
@@ -136,7 +154,9 @@ class HubertEmbedder:
         from transformers import HubertModel, Wav2Vec2FeatureExtractor
 
         self.device = select_device(params.device)
-        self.dtype = load_dtype(self.device, params.precision)
+        self.precision = recipe_precision(params.recipe, params.precision, "fp32")
+        self.dtype = load_dtype(self.device, self.precision)
+        self.departures = departures(STAGE, params, MERTOOLS)
         try:
             self.extractor = Wav2Vec2FeatureExtractor.from_pretrained(path)
             model = HubertModel.from_pretrained(path, dtype=self.dtype)
@@ -163,6 +183,82 @@ class HubertEmbedder:
 
     def embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """Clip vectors for float32 16 kHz mono waveforms (each at least 25 ms long)."""
+        if self.params.recipe == "mertools":
+            return self._embed_mertools(waves)
+        return self._embed_mersemi(waves)
+
+    def normalize(self, wave: np.ndarray) -> np.ndarray:
+        """The feature extractor's normalisation of one whole input, in float32 as it does."""
+        x = np.asarray(wave, dtype=np.float32)
+        if not self.extractor.do_normalize:
+            return x
+        return (x - x.mean()) / np.sqrt(x.var() + NORM_EPS)
+
+    def _embed_mertools(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """MERTools: whole-clip normalisation; > chunk: zero-padded chunks, no mask, padded
+        frames in the mean; sum of the last `layers` states (post-norm, as 4.28 had them)."""
+        size = int(round(self.params.chunk_seconds * SAMPLE_RATE))
+        sums = np.zeros((len(waves), self.dim), dtype=np.float64)
+        counts = np.zeros(len(waves), dtype=np.int64)
+        short, chunks = [], []
+        for i, w in enumerate(waves):
+            x = self.normalize(w)
+            if len(x) <= size:
+                short.append((i, x))
+                continue
+            padded = np.zeros(-(-len(x) // size) * size, dtype=np.float32)
+            padded[: len(x)] = x
+            chunks += [(i, c) for c in padded.reshape(-1, size)]
+        bs = self.params.batch_size
+        for start in range(0, len(chunks), bs):  # all exactly `size` long: no mask, no padding
+            batch = chunks[start : start + bs]
+            s, n = self._run(np.stack([c for _, c in batch]), None, [size] * len(batch))
+            np.add.at(sums, [i for i, _ in batch], s)
+            np.add.at(counts, [i for i, _ in batch], n)
+        short.sort(key=lambda t: len(t[1]), reverse=True)
+        sbs = self.batch_size
+        for start in range(0, len(short), sbs):
+            batch = short[start : start + sbs]
+            values, mask = self._pad([x for _, x in batch])
+            s, n = self._run(values, mask, [len(x) for _, x in batch])
+            sums[[i for i, _ in batch]] += s
+            counts[[i for i, _ in batch]] += n
+        return self._means(sums, counts)
+
+    def _pad(self, xs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        longest = max(len(x) for x in xs)
+        values = np.zeros((len(xs), longest), dtype=np.float32)
+        mask = np.zeros((len(xs), longest), dtype=np.int64)
+        for row, x in enumerate(xs):
+            values[row, : len(x)] = x
+            mask[row, : len(x)] = 1
+        return values, (mask if len(xs) > 1 else None)
+
+    def _run(self, values: np.ndarray, mask, lengths) -> tuple[np.ndarray, np.ndarray]:
+        """mertools: per row, the sum over its frames (all of them without a mask, the real
+        ones with one) of the sum of the last `layers` states; and the frame count."""
+        torch = self._torch
+        x = torch.from_numpy(values).to(self.device, self.dtype)
+        m = None if mask is None else torch.from_numpy(mask).to(self.device)
+        with torch.inference_mode(), LayerStates(self.model.encoder.layers) as cap:
+            out = self.model(x, attention_mask=m)
+            last = cap.last(self.params.layers, out.last_hidden_state, post_norm=True)
+            states = torch.stack(last).float().sum(0)
+            frames = self.model._get_feat_extract_output_lengths(torch.tensor(lengths))
+            frames = frames.clamp(max=states.shape[1]).to(self.device)
+            t = torch.arange(states.shape[1], device=self.device)
+            keep = (t[None, :] < frames[:, None]).to(torch.float64)
+            sums = (states.double() * keep[..., None]).sum(1)
+        return sums.cpu().numpy(), frames.cpu().numpy()
+
+    @staticmethod
+    def _means(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        if (counts == 0).any():
+            bad = int(np.flatnonzero(counts == 0)[0])
+            raise ValueError(f"clip {bad}: audio too short for the model (no output frame)")
+        return (sums / counts[:, None]).astype(np.float32)
+
+    def _embed_mersemi(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         p = self.params
         chunks: list[tuple[int, np.ndarray]] = []
         for i, w in enumerate(waves):
@@ -180,10 +276,7 @@ class HubertEmbedder:
             for (clip, _), srow, nrow in zip(batch, s, n, strict=True):
                 sums[clip] += srow
                 counts[clip] += nrow
-        if (counts == 0).any():
-            bad = int(np.flatnonzero(counts == 0)[0])
-            raise ValueError(f"clip {bad}: audio too short for the model (no output frame)")
-        return (sums / counts[:, None]).astype(np.float32)
+        return self._means(sums, counts)
 
     def _forward(self, batch: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per chunk: sum over its real frames of the layer-mean hidden state, and frame count."""
@@ -198,13 +291,10 @@ class HubertEmbedder:
         values = enc["input_values"].to(self.device, self.dtype)
         mask = enc.get("attention_mask")
         lengths = torch.tensor([len(c) for c in batch])
-        with torch.inference_mode():
-            out = self.model(
-                values,
-                attention_mask=None if mask is None else mask.to(self.device),
-                output_hidden_states=True,
-            )
-            states = torch.stack(out.hidden_states[-self.params.layers :]).float().mean(0)
+        with torch.inference_mode(), LayerStates(self.model.encoder.layers) as cap:
+            out = self.model(values, attention_mask=None if mask is None else mask.to(self.device))
+            last = cap.last(self.params.layers, out.last_hidden_state, post_norm=False)
+            states = torch.stack(last).float().mean(0)
             frames = self.model._get_feat_extract_output_lengths(lengths).to(self.device)
             t = torch.arange(states.shape[1], device=self.device)
             keep = (t[None, :] < frames[:, None]).to(states.dtype)
@@ -213,13 +303,17 @@ class HubertEmbedder:
 
     def meta_params(self) -> dict:
         p = self.params
-        return {
+        out = {
+            "recipe": p.recipe,
             "model_dir": str(self.model_dir),
             "chunk_seconds": p.chunk_seconds,
-            "min_chunk_seconds": p.min_chunk_seconds,
             "layers": p.layers,
             "precision": str(self.dtype).removeprefix("torch."),
+            "departures": self.departures,
         }
+        if p.recipe == "mersemi":
+            out["min_chunk_seconds"] = p.min_chunk_seconds
+        return out
 
 
 def load_wave(path: str | os.PathLike) -> np.ndarray:
@@ -295,11 +389,18 @@ def run(args, params: Params) -> None:
         if n_chunks >= 4 * embedder.batch_size:
             flush()
     flush()
+    if params.recipe == "mertools":
+        layers = f"sum of last {params.layers} hidden states (post final LayerNorm)"
+        pooling = (f"mean over all frames ({params.chunk_seconds:g} s zero-padded chunks, "
+                   "no mask, whole-clip normalisation; MERTools)")  # fmt: skip
+    else:
+        layers = f"mean of last {params.layers} hidden states (pre final LayerNorm)"
+        pooling = f"mean over real frames ({params.chunk_seconds:g} s masked chunks)"
     meta = FeatureMeta(
         modality="acoustic",
         model=str(embedder.model_dir),
-        layers=f"mean of last {params.layers} hidden states",
-        pooling=f"mean over time ({params.chunk_seconds:g} s chunks, frame-weighted)",
+        layers=layers,
+        pooling=pooling,
         dim=embedder.dim,
         params={**meta_params(params), **embedder.meta_params()},
     )

@@ -381,7 +381,8 @@ def _has_encoder_forward(model) -> bool:
 
 
 def read_provided(path: str | os.PathLike | None, params: Params) -> dict[str, str]:
-    """name -> provided transcript (NFC names; blank transcripts count as not provided)."""
+    """name -> provided transcript, verbatim (NFC names; blank transcripts count as not
+    provided). The text stage normalises whitespace or not, per its recipe."""
     if not path:
         return {}
     from ..tables import read_csv_table
@@ -390,8 +391,8 @@ def read_provided(path: str | os.PathLike | None, params: Params) -> dict[str, s
     out: dict[str, str] = {}
     for name, text in zip(df[params.name_col], df[params.text_col], strict=True):
         name = unicodedata.normalize("NFC", name.strip())
-        text = " ".join(str(text).split())
-        if text:
+        text = str(text)
+        if text.strip():
             out[name] = text
     return out
 

@@ -11,6 +11,8 @@
 - `prefetch`: decode clips in worker threads, in order, while the caller runs the model.
 - `SpanningBatcher`, `MeanPool`: batches that span clips, and per-clip means of the results.
 - `select_device`, `autocast`: device choice and bf16/fp16 autocast on CUDA.
+- `RECIPES`, `check_recipe`, `recipe_precision`, `departures`: the feature recipe
+  (`mertools`: MERTools' MER2024 extractors; `mersemi`: the project's own, docs/extraction.md).
 - `write_feature_shard`: the reasons sidecar + the HDF5 feature file via `mersemi.store`.
 """
 
@@ -76,6 +78,57 @@ class StageParams:
 def meta_params(params) -> dict:
     """The params that shape the numbers (runtime-only keys dropped), for the file attrs."""
     return {k: v for k, v in dataclasses.asdict(params).items() if k not in RUNTIME_KEYS}
+
+
+# --------------------------------------------------------------------------- recipe
+
+# mertools: MERTools' MER2024 feature_extraction scripts, reproduced (the default).
+# mersemi: the project's own recipe (mean of layers, masked chunks, ...); docs/extraction.md.
+RECIPES = ("mertools", "mersemi")
+# The stages the recipe changes (it is part of their params, so switching it reruns them and
+# what reads their output; audio and ASR do not depend on it).
+RECIPE_STAGES = ("faces", "visual", "acoustic", "text")
+
+
+def stage_section(extract: dict, stage: str) -> dict:
+    """A stage's params from the config's `extract` section: its own section, with the
+    section-wide `recipe` (default mertools) for the stages it changes; a stage's own
+    `recipe` key overrides it (stated in the file attrs, like any param)."""
+    section = dict(extract.get(stage) or {})
+    if stage in RECIPE_STAGES:
+        section = {"recipe": extract.get("recipe", RECIPES[0]), **section}
+    return section
+
+
+def check_recipe(stage: str, recipe: str) -> None:
+    if recipe not in RECIPES:
+        raise InputError(f"{stage}: recipe must be one of {list(RECIPES)}, got {recipe!r}")
+
+
+def recipe_precision(recipe: str, precision: str, mertools: str) -> str:
+    """The precision a stage runs in: under `mertools`, 'auto' is MERTools' choice for the
+    model (`mertools`: 'fp32' for CLIP and HuBERT, 'fp16' for Baichuan2 on CUDA)."""
+    return mertools if recipe == "mertools" and precision == "auto" else precision
+
+
+def departures(stage: str, params, mertools_values: dict) -> dict:
+    """Keys set to other values than MERTools' under recipe `mertools`, logged as a warning;
+    the stage records them in its file's attrs (`departures`), so no file silently mixes."""
+    if getattr(params, "recipe", "mertools") != "mertools":
+        return {}
+    found = {
+        k: getattr(params, k)
+        for k, v in mertools_values.items()
+        if getattr(params, k) is not None and getattr(params, k) != v
+    }
+    if found:
+        log.warning(
+            "%s: recipe mertools, but %s depart from MERTools (%s)",
+            stage,
+            ", ".join(f"{k}={v!r}" for k, v in found.items()),
+            ", ".join(f"{k}={mertools_values[k]!r}" for k in found),
+        )
+    return found
 
 
 # --------------------------------------------------------------------------- failures

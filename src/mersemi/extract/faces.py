@@ -5,7 +5,17 @@ Backends:
             frame, rotation so the eyes are level when both eyes are found, square crop with a
             margin, resized to `size`×`size` (one affine warp per face).
   openface  OpenFace 2.x `FeatureExtraction -simalign` (similarity-aligned faces), aligned
-            frames read back in frame order; frames OpenFace marks unsuccessful are dropped.
+            frames read back in frame order.
+
+Recipes (docs/extraction.md):
+  mertools  (default) MERTools' frame set: a crop for every frame, all-zero where no face was
+            found (OpenFace: tracking failed), so a clip with a video is always valid; `size`
+            112. openface: OpenFace's default aligned faces (112 px, masked, every frame, no
+            -nomask / -nobadaligned) = MERTools' `extract_openface.py` crops, pixel for pixel.
+            opencv cannot reproduce OpenFace's alignment and mask (logged as a departure); it
+            keeps MERTools' frame set and size.
+  mersemi   only frames with a face (OpenFace: `success == 1`, `-nomask -nobadaligned`);
+            `no_face` when there is none; `size` 224.
 
 Crops file (`--out`, e.g. faces/shard-0003.h5), written atomically:
   names     utf-8, N clips in shard order
@@ -38,6 +48,8 @@ from .common import (
     ClipFailure,
     Outcome,
     StageParams,
+    check_recipe,
+    departures,
     meta_params,
     prefetch,
     progress,
@@ -51,14 +63,20 @@ log = logging.getLogger(__name__)
 HELP = "video -> aligned face crops (OpenCV Haar or OpenFace), HDF5 per shard"
 
 
+# MERTools' values of the keys a config may set (others are a logged departure)
+MERTOOLS = {"backend": "openface", "size": 112, "max_frames": 0}
+SIZE = {"mertools": 112, "mersemi": 224}  # default crop side per recipe
+
+
 @dataclass
 class FacesParams(StageParams):
+    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
     backend: str = "opencv"  # opencv | openface
     max_frames: int = 0  # 0: every frame; N: at most N frames, uniformly spread
     # Memory bound per clip: a clip with more frames is sampled uniformly down to this many
     # (logged). Crops held per clip ≤ max_crops·size²·3 bytes (2000 at 224 px: 301 MB).
     max_crops: int = 2000
-    size: int = 224  # side of the square crops
+    size: int | None = None  # side of the square crops (None: 112 mertools, 224 mersemi)
     max_side: int = 0  # opencv: downscale frames so the longer side ≤ this before detection
     margin: float = 0.2  # opencv: crop side = face side × (1 + 2·margin)
     min_face: int = 24  # opencv: smallest face side in pixels
@@ -77,9 +95,10 @@ class FacesParams(StageParams):
     timeout: float = 600.0  # seconds per clip for ffmpeg / OpenFace
 
     def check(self) -> None:
+        check_recipe("faces", self.recipe)
         if self.backend not in ("opencv", "openface"):
             raise InputError(f"faces: backend must be opencv or openface, got {self.backend!r}")
-        if self.size < 8:
+        if self.size is not None and self.size < 8:
             raise InputError(f"faces: size must be at least 8, got {self.size}")
         if self.max_frames < 0:
             raise InputError(f"faces: max_frames must be ≥ 0, got {self.max_frames}")
@@ -89,6 +108,15 @@ class FacesParams(StageParams):
             raise InputError(f"faces: margin must be in [0, 2], got {self.margin}")
         if self.openface_scale is not None and self.openface_scale <= 0:
             raise InputError(f"faces: openface_scale must be > 0, got {self.openface_scale}")
+
+    @property
+    def crop_size(self) -> int:
+        return self.size if self.size is not None else SIZE[self.recipe]
+
+    @property
+    def keep_failed(self) -> bool:
+        """MERTools' frame set: frames without a face stay in, as all-zero crops."""
+        return self.recipe == "mertools"
 
 
 Params = FacesParams
@@ -173,7 +201,7 @@ class HaarAligner:
                 a = eye_angle(*eyes)
                 if abs(a) <= self.p.max_angle:
                     angle = a
-        return align_crop(frame, box, angle, self.p.margin, self.p.size)
+        return align_crop(frame, box, angle, self.p.margin, self.p.crop_size)
 
 
 def eye_angle(left: np.ndarray, right: np.ndarray) -> float:
@@ -218,9 +246,12 @@ def opencv_clip(aligner: HaarAligner, path: Path, p: FacesParams):
     info = probe(path, p.timeout)
     log_capped(path, info.n_frames, p)
     crops, kept, n = [], [], 0
+    s = p.crop_size
     for f, i in iter_frames(path, p.max_frames, p.max_side, p.timeout, p.max_crops, info):
         n += 1
         c = aligner.crop(f)
+        if c is None and p.keep_failed:
+            c = np.zeros((s, s, 3), dtype=np.uint8)
         if c is not None:
             crops.append(c)
             kept.append(i)
@@ -305,15 +336,21 @@ def openface_model_path(exe: Path, p: FacesParams) -> Path | None:
 
 
 def openface_command(exe: Path, video: Path, out: Path, p: FacesParams) -> list[str]:
+    """mertools: OpenFace's default aligned faces (masked, a crop for every frame; MERTools
+    passes no flags at all, which writes these and every other output); mersemi: unmasked
+    crops of the frames where tracking succeeded."""
     cmd = [str(exe), "-f", str(video), "-out_dir", str(out), "-simalign",
-           "-simsize", str(p.size)]  # fmt: skip
+           "-simsize", str(p.crop_size)]  # fmt: skip
     if p.openface_scale is not None:
         cmd += ["-simscale", str(p.openface_scale)]
     model = openface_model_path(exe, p)
     if model is not None:
         cmd += ["-mloc", str(model)]
-    # -nobadaligned: no crop for frames where tracking failed (the CSV says which)
-    return cmd + ["-format_aligned", "png", "-nomask", "-nobadaligned", "-q"]
+    cmd += ["-format_aligned", "png"]
+    if p.recipe == "mersemi":
+        # -nobadaligned: no crop for frames where tracking failed (the CSV says which)
+        cmd += ["-nomask", "-nobadaligned"]
+    return cmd + ["-q"]
 
 
 def openface_clip(exe: Path, path: Path, p: FacesParams):
@@ -343,19 +380,23 @@ def openface_clip(exe: Path, path: Path, p: FacesParams):
 
         table = pd.read_csv(csv, skipinitialspace=True)
         table.columns = [c.strip() for c in table.columns]
-        ok = table[table.get("success", 1) == 1]["frame"].astype(int).to_numpy()
+        rows = table if p.keep_failed else table[table.get("success", 1) == 1]
+        ok = rows["frame"].astype(int).to_numpy()
         log_capped(path, len(ok), p)
         idx, _ = frame_plan(len(ok), p.max_frames, p.max_crops)
         aligned = out / "clip_aligned"
         crops, kept = [], []
+        s = p.crop_size
         for frame in ok if idx is None else ok[idx]:
             # OpenFace names aligned frames frame_det_<face>_<frame, 1-based, 6 digits>.
             f = aligned / f"frame_det_00_{frame:06d}.png"
             img = cv2.imread(str(f), cv2.IMREAD_COLOR) if f.is_file() else None
             if img is None:
-                continue
-            if img.shape[:2] != (p.size, p.size):
-                img = cv2.resize(img, (p.size, p.size), interpolation=cv2.INTER_AREA)
+                if not p.keep_failed:
+                    continue
+                img = np.zeros((s, s, 3), dtype=np.uint8)  # what OpenFace writes for it
+            if img.shape[:2] != (s, s):
+                img = cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA)
             crops.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
             kept.append(int(frame) - 1)
     if not crops:
@@ -374,6 +415,7 @@ def extract_faces(shard, out, p: FacesParams) -> Outcome:
     import h5py
 
     clips = read_shard(shard)
+    gone = departures("faces", p, MERTOOLS)
     if p.backend == "opencv":
         aligner = HaarAligner(p)
 
@@ -389,7 +431,7 @@ def extract_faces(shard, out, p: FacesParams) -> Outcome:
             return openface_clip(exe, c[1].path, p)
 
     outcome = Outcome([c.name for c in clips])
-    s = p.size
+    s = p.crop_size
     out = Path(out)
     str_t = h5py.string_dtype("utf-8")
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
@@ -418,7 +460,10 @@ def extract_faces(shard, out, p: FacesParams) -> Outcome:
         h5.create_dataset("reason", data=outcome.reasons, dtype=str_t)
         h5.attrs["backend"] = p.backend
         h5.attrs["size"] = s
-        h5.attrs["params"] = json.dumps(meta_params(p), sort_keys=True)
+        h5.attrs["params"] = json.dumps(
+            {**meta_params(p), "size": s, "keep_failed": p.keep_failed, "departures": gone},
+            sort_keys=True,
+        )
         h5.attrs["provenance"] = json.dumps(provenance(meta_params(p)), sort_keys=True)
         h5.attrs["n_clips"] = len(clips)
         h5.attrs["n_crops"] = total

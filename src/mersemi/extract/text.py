@@ -1,15 +1,24 @@
 """Text features: a transformers language model (Baichuan2-13B-Base) on each clip's transcript.
 
-Recipe (MER2024 baseline): tokenize the sentence, run the base model (no LM head is loaded;
-`llm_load` finds it whatever the directory's auto_map names) with `output_hidden_states`,
-average the last `layers` (4) hidden states, then average over the sentence's tokens without
-special tokens (BOS/EOS/PAD; `<unk>` stays, it stands for real text) -> hidden size (5120 for
-Baichuan2-13B).
+Two recipes (`recipe`, docs/extraction.md):
 
+`mertools` (default): MERTools' `extract_text_huggingface.py`, UTTERANCE level. The transcript
+goes in verbatim (no strip, no whitespace collapsing); the **sum** of the last `layers` (4)
+hidden states as MERTools' tuple has them (the inputs of the last 3 decoder layers and the
+output after the final norm, taken explicitly: `hidden.LayerStates`, post_norm) is averaged
+over the tokens `[start:end]`, where start/end come from MERTools' probe sentence (which tokens
+the tokenizer adds around a sentence: none for Baichuan2, so all tokens count). fp16 on CUDA
+(MERTools' `model.half()`), fp32 on CPU.
+
+`mersemi`: whitespace runs collapsed and the transcript stripped; the **mean** of the last 4
+entries of the model's `hidden_states` tuple, over the tokens without special tokens
+(BOS/EOS/PAD; `<unk>` stays, it stands for real text); bf16 on CUDA.
+
+No LM head is loaded (`llm_load` finds the base model whatever the directory's auto_map names).
 Sentences of many clips share a batch: sorted by token count (longest first), right-padded,
 with attention masks; in a causal model right padding never changes the real tokens' states,
 so a batched result equals the one-sentence result (checked by the tests). An empty
-transcript gives `valid=false` (reason `empty_transcript`).
+transcript gives `valid=false` (reason `empty_transcript`) and a zero row (MERTools: zeros).
 """
 
 import logging
@@ -25,27 +34,34 @@ from ..store import FeatureMeta
 from .common import (
     Outcome,
     StageParams,
+    check_recipe,
+    departures,
     meta_params,
     progress,
     read_shard,
     reasons_path,
+    recipe_precision,
     select_device,
     write_feature_shard,
 )
+from .hidden import LayerStates
 from .llm_load import MEMORY, load_base_model, load_tokenizer
 from .models import load_dtype, require_model_dir
 
 log = logging.getLogger(__name__)
 
 STAGE = "text"
-HELP = "transcripts (ASR stage CSV) -> LLM features, mean of last 4 layers over tokens"
+HELP = "transcripts (ASR stage CSV) -> LLM features, last 4 layers pooled over tokens"
+MERTOOLS = {"layers": 4}
+PROBE = "今天天气真好"  # MERTools' find_start_end_pos sentence (no spaces in it)
 
 
 @dataclass
 class Params(StageParams):
+    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
     model_dir: str | None = None  # transformers model directory (config, weights, tokenizer)
     trust_remote_code: bool = False  # Baichuan2 ships its model code: set true for it
-    layers: int = 4  # mean of the last N hidden states
+    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
     batch_size: int = 32  # sentences per forward pass
     max_tokens: int = 512  # longer transcripts are truncated (logged)
     text_col: str = "text"  # column of the --transcripts CSV
@@ -54,6 +70,7 @@ class Params(StageParams):
     memory: str = "single"
 
     def check(self) -> None:
+        check_recipe(STAGE, self.recipe)
         if self.layers < 1 or self.batch_size < 1 or self.max_tokens < 1:
             raise InputError(f"{STAGE}: layers, batch_size and max_tokens must be >= 1")
         if self.memory not in MEMORY:
@@ -78,7 +95,9 @@ class TextEmbedder:
 
         self._torch = torch
         self.device = select_device(params.device, one_gpu=params.memory != "multi_gpu")
-        self.dtype = load_dtype(self.device, params.precision)
+        self.precision = recipe_precision(params.recipe, params.precision, "fp16")
+        self.dtype = load_dtype(self.device, self.precision)
+        self.departures = departures(STAGE, params, MERTOOLS)
         trust = params.trust_remote_code
         tok = load_tokenizer(path, trust)
         self.model, config, self.input_device = load_base_model(
@@ -96,6 +115,10 @@ class TextEmbedder:
         n_states = int(config.num_hidden_layers) + 1
         if params.layers > n_states:
             raise InputError(f"{STAGE}: layers={params.layers} but the model has {n_states} states")
+        if params.recipe == "mertools":
+            self.layer_list = decoder_layers(self.model, int(config.num_hidden_layers))
+            self.start, self.end = probe_start_end(tok)
+            log.info("%s: token span [%s:%s] (MERTools' probe)", STAGE, self.start, self.end)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)
@@ -151,6 +174,8 @@ class TextEmbedder:
         )
         ids = enc["input_ids"].to(self.input_device)
         mask = enc["attention_mask"].to(self.input_device)
+        if self.params.recipe == "mertools":
+            return self._forward_mertools(ids, mask)
         special = torch.isin(ids, torch.tensor(self.special_ids, device=self.input_device))
         keep = (mask.bool() & ~special).float()
         with torch.inference_mode():
@@ -162,6 +187,57 @@ class TextEmbedder:
             vecs = (states * keep[..., None]).sum(1) / n.clamp(min=1)[:, None]
         return vecs.cpu().numpy().astype(np.float32), n.long().cpu().numpy()
 
+    def _forward_mertools(self, ids, mask) -> tuple[np.ndarray, np.ndarray]:
+        """Sum of the last `layers` states (post-norm), mean over tokens [start:end] of each
+        sentence's own tokens (right padding: `end` counts back from its last real token)."""
+        torch = self._torch
+        n_real = mask.sum(1)
+        pos = torch.arange(ids.shape[1], device=mask.device)[None, :]
+        lo = torch.full_like(n_real, self.start)
+        hi = n_real + (self.end or 0)
+        keep = ((pos >= lo[:, None]) & (pos < hi[:, None]) & mask.bool()).double()
+        with torch.inference_mode(), LayerStates(self.layer_list) as cap:
+            out = self.model(input_ids=ids, attention_mask=mask)
+            last = cap.last(self.params.layers, out.last_hidden_state, post_norm=True)
+            states = torch.stack([s.float() for s in last]).sum(0).double()
+            keep = keep.to(states.device)
+            n = keep.sum(1)
+            vecs = (states * keep[..., None]).sum(1) / n.clamp(min=1)[:, None]
+        return vecs.cpu().numpy().astype(np.float32), n.long().cpu().numpy()
+
+
+def decoder_layers(model, n_layers: int):
+    """The model's stack of decoder layers: the outermost ModuleList of `n_layers` modules."""
+    import torch
+
+    for _, m in model.named_modules():
+        if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers:
+            return m
+    raise InputError(f"{STAGE}: no list of {n_layers} layers found in {type(model).__name__}")
+
+
+def probe_start_end(tok) -> tuple[int, int | None]:
+    """MERTools' `find_start_end_pos`: which tokens of a sentence are its text. `start` in
+    0..2 (tokens the tokenizer puts before it), `end` None, -1 or -2 (tokens after it)."""
+    ids = tok(PROBE)["input_ids"]
+
+    def text(a, b=None):
+        return tok.decode(ids[a:b]).replace(" ", "")
+
+    start = 0
+    for start in range(3):
+        out = text(start)
+        if out == PROBE:
+            return start, None
+        if out.startswith(PROBE):
+            break
+    for end in (-1, -2):
+        if text(start, end) == PROBE:
+            return start, end
+    raise InputError(
+        f"{STAGE}: cannot find the sentence's tokens in {ids} (MERTools' probe {PROBE!r})"
+    )
+
 
 def add_arguments(parser) -> None:
     parser.add_argument(
@@ -171,13 +247,17 @@ def add_arguments(parser) -> None:
     )
 
 
-def read_transcripts(path, names: Sequence[str], text_col: str) -> list[str]:
-    """The transcript of every clip of the shard, in shard order ('' when empty)."""
+def read_transcripts(
+    path, names: Sequence[str], text_col: str, verbatim: bool = False
+) -> list[str]:
+    """The transcript of every clip of the shard, in shard order ('' when empty).
+
+    `verbatim` (recipe mertools): as written; else whitespace runs collapsed and stripped."""
     from ..tables import read_csv_table
 
     df = read_csv_table(path, ["name", text_col], "transcript CSV")
     table = {
-        unicodedata.normalize("NFC", n.strip()): " ".join(str(t).split())
+        unicodedata.normalize("NFC", n.strip()): str(t) if verbatim else " ".join(str(t).split())
         for n, t in zip(df["name"], df[text_col], strict=True)
     }
     missing = [n for n in names if n not in table]
@@ -205,7 +285,9 @@ def upstream_failures(transcripts) -> dict[str, str]:
 def run(args, params: Params) -> None:
     clips = read_shard(args.shard)
     names = [c.name for c in clips]
-    texts = read_transcripts(args.transcripts, names, params.text_col)
+    texts = read_transcripts(
+        args.transcripts, names, params.text_col, verbatim=params.recipe == "mertools"
+    )
     upstream = upstream_failures(args.transcripts)
     embedder = TextEmbedder(params)
     outcome = Outcome(names)
@@ -232,16 +314,23 @@ def run(args, params: Params) -> None:
                 features[i] = v
         bar.update(len(idx))
     bar.close()
+    if params.recipe == "mertools":
+        layers = f"sum of last {params.layers} hidden states (post final norm)"
+        pooling = f"mean over tokens [{embedder.start}:{embedder.end}] (MERTools), verbatim text"
+    else:
+        layers = f"mean of last {params.layers} hidden states"
+        pooling = "mean over tokens without special tokens, whitespace collapsed"
     meta = FeatureMeta(
         modality="text",
         model=str(embedder.model_dir),
-        layers=f"mean of last {params.layers} hidden states",
-        pooling="mean over tokens without special tokens",
+        layers=layers,
+        pooling=pooling,
         dim=embedder.dim,
         params={
             **meta_params(params),
             "model_dir": str(embedder.model_dir),
             "precision": str(embedder.dtype).removeprefix("torch."),
+            "departures": embedder.departures,
         },
     )
     write_feature_shard(args.out, meta, outcome, features, STAGE)

@@ -5,7 +5,13 @@ open_clip `ViT-L-14` (768) from a local checkpoint (`checkpoint`, a state dict s
 caches for the `openai` tag), optionally with a model config JSON registered through
 `open_clip.add_model_config` (`model_config`; its file stem must equal `model_name`), or the
 `pretrained` tag where a hub is reachable. open_clip's own eval preprocessing; `encode_image`
-on batches that span clips; autocast bf16/fp16 on CUDA; mean over a clip's frames.
+on batches that span clips; mean over a clip's frames.
+
+Recipes (docs/extraction.md): `mertools` (default) runs fp32 on CUDA too, as MERTools'
+`extract_vision_huggingface.py` does, on every crop the faces stage kept (under `mertools`
+that is every frame, the all-zero crops of failed frames included); `mersemi` autocasts to
+bf16/fp16 on CUDA. The preprocessing (bicubic resize, centre crop, CLIP mean/std) and the
+embedding (projected post-LayerNorm CLS token, no L2 normalisation) are MERTools' under both.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from .common import (
     StageParams,
     autocast,
     autocast_dtype,
+    check_recipe,
     meta_params,
     prefetch,
     progress,
+    recipe_precision,
     require_path,
     select_device,
     write_feature_shard,
@@ -42,6 +50,7 @@ HELP = "face crops -> open_clip image features (ViT-L-14: 768), mean over frames
 
 @dataclass
 class VisualParams(StageParams):
+    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
     model_name: str = "ViT-L-14"
     # local weights: an open_clip state dict (.bin/.pt/.safetensors), OpenAI's TorchScript
     # ViT-L-14.pt, or a Hugging Face CLIP directory (openai/clip-vit-large-patch14 layout);
@@ -55,6 +64,7 @@ class VisualParams(StageParams):
     span_clips: bool = True  # False: one clip's frames per batch (the MERTools way)
 
     def check(self) -> None:
+        check_recipe("visual", self.recipe)
         if self.batch_size < 1:
             raise InputError(f"visual: batch_size must be at least 1, got {self.batch_size}")
 
@@ -228,7 +238,8 @@ class ClipEncoder:
             raise InputError(
                 f"visual: cannot load {p.model_name} from {weights} ({self.format}): {e}"
             ) from None
-        self.amp = autocast_dtype(self.device, p.precision)
+        self.precision = recipe_precision(p.recipe, p.precision, "fp32")
+        self.amp = autocast_dtype(self.device, self.precision)
         self._torch = torch
         log.info(
             "visual: %s (%s) on %s (autocast %s), dim %d",
@@ -244,7 +255,7 @@ class ClipEncoder:
     def encode(self, units: list) -> np.ndarray:
         torch = self._torch
         x = torch.stack(units).to(self.device, non_blocking=True)
-        with torch.inference_mode(), autocast(self.device, self.p.precision):
+        with torch.inference_mode(), autocast(self.device, self.precision):
             f = self._encode(x)
         f = f.float()
         if self.p.normalize:
