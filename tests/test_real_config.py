@@ -17,7 +17,8 @@ import yaml
 
 from mersemi.classes import CLASSES
 from mersemi.cli import build_parser
-from mersemi.extract.cli import stage_module
+from mersemi.extract.cli import STAGES, stage_module
+from mersemi.extract.common import stage_section
 from mersemi.params import parse_params
 from mersemi.train import params as tp
 
@@ -48,7 +49,7 @@ def mer2024_layout(root: Path, config: dict, per_class: int = 5) -> None:
     (root / data["label_csv"]).write_text("name,discrete\n" + rows)
     texts = "".join(f"{n},你好\n" for n in [*labels, *pool])
     (root / data["transcript_csv"]).write_text("name,chinese\n" + texts)
-    for section in config["extract"].values():
+    for section in (v for v in config["extract"].values() if isinstance(v, dict)):
         for key in ("checkpoint", "model_config"):
             if section.get(key):
                 (root / section[key]).parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,7 @@ def test_every_section_runs_the_paper_values(plan):
         if command[0] == "extract":
             # the asr rule names the columns of the inventory's transcript CSV itself
             own = {k: getattr(p, k) for k in ("name_col", "text_col") if command[1] == "asr"}
-            expected = parse_params(type(p), extract[command[1]] | own)
+            expected = parse_params(type(p), stage_section(extract, command[1]) | own)
         elif command[1] in ("pseudo", "vote"):
             expected = tp.parse_params(type(p), train[command[1]])
         else:
@@ -127,7 +128,7 @@ def test_every_section_runs_the_paper_values(plan):
             expected = tp.parse_params(type(p), merged, base)
         assert p == expected, line
         seen.add(tuple(command) + ((p.step,) if command[1] == "finetune" else ()))
-    assert seen >= {("extract", s) for s in extract} | {
+    assert seen >= {("extract", s) for s in STAGES} | {
         ("train", "pretrain"), ("train", "baseline"), ("train", "finetune", 1),
         ("train", "finetune", 2), ("train", "pseudo"), ("train", "vote"),
     }  # fmt: skip
@@ -152,6 +153,8 @@ def test_the_paper_hyperparameters_in_particular(plan):
     assert planned[("vote", None)].weights == {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7}
     visual = next(resolved(x)[1] for x in lines if "mersemi extract visual" in x)
     assert visual.model_name == "ViT-L-14" and visual.model_config is None
+    for stage in ("faces", "visual", "acoustic", "text"):  # MERTools' features
+        assert next(resolved(x)[1] for x in lines if f"extract {stage} " in x).recipe == "mertools"
 
 
 def test_the_report_line_parses_with_real_models(plan):
