@@ -49,7 +49,8 @@ def test_every_part_ran_or_says_why(smoke):
             assert all(set(r) >= ROW_KEYS for r in part["rows"]), name
         for step in part.get("skipped_steps", []):
             assert ":" in step, (name, step)  # "what: why"
-    assert smoke["wall_s"] < 180  # the smoke mode's promise (< 3 min on 2 cores)
+    # ~40 s on 2 idle cores; the budget is what a loaded machine may take
+    assert smoke["wall_s"] <= smoke["budget_s"]
     assert {"torch", "transformers", "bitsandbytes"} <= set(smoke["packages"])
 
 
@@ -73,12 +74,14 @@ def test_figures_that_must_hold_on_any_device(smoke):
     plans = parts["text_plans"]
     if plans["status"] == "ran":
         assert plans["details"]["docs_gb"]["single"] > 0  # read from docs/extraction_models.md
+        assert "oom_backoff" in plans["details"], plans["skipped_steps"]
         oom = plans["details"]["oom_backoff"]
         assert oom["halvings"] >= 1 and oom["final_batch"] < oom["start_batch"]
         assert oom["same_features"]
         assert any("cpu_offload" in s for s in plans["skipped_steps"])
     train = parts["training"]
     if train["status"] == "ran":
+        assert "cpu_vs_device" in train["details"], train["skipped_steps"]
         assert train["details"]["cpu_vs_device"]["within_tolerance"]
         assert [r["unit"] for r in train["rows"]][:2] == ["s/epoch", "s/epoch"]
     slots = parts["slots"]["details"]
