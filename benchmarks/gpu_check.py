@@ -351,6 +351,7 @@ def part_visual(P: Part, dev) -> None:
             peak_gpu_mb=peak,
             flops_per_s=flops / tb,
             max_abs_diff=float(np.abs(out["b"] - out["s"]).max()),
+            finite=bool(np.isfinite(out["b"]).all()),  # random weights in fp16 may overflow
             note=f"{n_clips} clips, {total} frames; batch {bs} across clips vs one clip "
             f"per call; autocast {autocast_dtype(dev, prec)}",
         )
@@ -411,6 +412,7 @@ def part_acoustic(P: Part, dev) -> None:
             peak_gpu_mb=peak,
             flops_per_s=flops / tb,
             max_abs_diff=float(np.abs(out["b"] - out["s"]).max()),
+            finite=bool(np.isfinite(out["b"]).all()),  # random weights in fp16 may overflow
             note=f"{n} clips, {seconds:.0f} s of audio; 16 chunks per batch vs one; weights "
             f"in {str(emb.dtype).removeprefix('torch.')}",
         )
@@ -596,6 +598,7 @@ def part_text(P: Part, dev) -> None:
             peak_gpu_mb=peak,
             flops_per_s=flops / tb,
             max_abs_diff=float(np.abs(out["b"] - out["s"]).max()),
+            finite=bool(np.isfinite(out["b"]).all()),  # random weights in fp16 may overflow
             at_40_layers={
                 "batched_tokens_per_s": tokens / tb * s40["tokens_per_s_factor"],
                 "peak_gpu_mb": s40["peak_40_mb"],
@@ -1188,7 +1191,8 @@ def table(report: dict) -> str:
                     r.get("unit", ""),
                     _fmt(r.get("peak_gpu_mb"), 0),
                     _fmt(r.get("share_of_peak_pct")),
-                    r.get("note", ""),
+                    ("NON-FINITE features; " if r.get("finite") is False else "")
+                    + r.get("note", ""),
                 )
             )
         msgs = [f"{part.get('status', '?')}: {part['reason']}"] if part.get("reason") else []

@@ -71,6 +71,7 @@ def test_figures_that_must_hold_on_any_device(smoke):
                 assert r["batched"] > 0 and r["single"] > 0
                 assert r["share_of_peak_pct"] > 0  # FLOPs were counted from the shapes
                 assert r["max_abs_diff"] < 1e-3  # batched == one at a time (fp32)
+                assert r["finite"]
     plans = parts["text_plans"]
     if plans["status"] == "ran":
         assert plans["details"]["docs_gb"]["single"] > 0  # read from docs/extraction_models.md
