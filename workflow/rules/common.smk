@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mersemi.codedigest import code_digest
 from mersemi.configcheck import check_config
 from mersemi.errors import InputError, file_system_error, one_line
+from mersemi.extract.cli import STAGES
 from mersemi.extract.common import stage_section
 from mersemi.inventory import read_inventory, update_inventory
 from mersemi.manifest import Columns, label_clips
@@ -149,14 +150,13 @@ TRAIN_SEEDS = TRAIN.get("seeds", [TRAIN["common"].get("seed", 0)])
 
 def check_labels():
     """The labels, and the folds they must fill, at load (main process): a bad row or too few
-    clips of a class for the folds stops the run here, not after the extraction."""
+    clips of a class for the folds stops the run here, not after the extraction. (The test
+    labels, which only score, are checked by the manifest job.)"""
     if not workflow.is_main_process:
         return
     columns = Columns(**DATA["columns"])
     try:
-        manifest = label_clips(
-            INVENTORY.clips, DATA["label_csv"], DATA["test_label_csv"], columns
-        )
+        manifest = label_clips(INVENTORY.clips, DATA["label_csv"], None, columns)
         labels = manifest.loc[manifest["split"] == "train", "label"]
         for what, n_folds in config_folds(TRAIN).items():
             check_folds(labels, n_folds, f"label CSV {DATA['label_csv']}: {what}")

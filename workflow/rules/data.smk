@@ -71,7 +71,7 @@ rule check_models:
     log:
         LOGS / "checks" / "{stage}.log",
     wildcard_constraints:
-        stage="|".join(EXTRACT),
+        stage="|".join(STAGES),
     priority: 100
     localrule: True
     conda:
