@@ -242,7 +242,8 @@ def test_full_chain(store, tmp_path):
     assert table["cv_waf"].iloc[1] == pytest.approx(round(100 * m2["cv"]["waf"], 2))
     assert "| Full |" in (o / "t.md").read_text()
     # Both votes are in the vote metrics; Table 1 over seeds: a repeated label adds a seed.
-    assert set(vm["votes"]) == {"paper", "fitted"} and vm["use"] == "paper"
+    assert set(vm["votes"]) == {"paper", "fitted", "auto"} and vm["use"] == "paper"
+    assert vm["votes"]["auto"]["use"] in ("paper", "fitted")
     assert set(vm["votes"]["fitted"]["fold_weights"]) == {"0", "1", "2"}
     _run(
         "train",
