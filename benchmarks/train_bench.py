@@ -12,6 +12,11 @@ Per seed (the seed sets the folds, initialisation and batches; the features are 
 
     python benchmarks/train_bench.py --seeds 0,1,2 --mertools /tmp/mertools/MER2024
     python benchmarks/train_bench.py --merge a.json b.json --out all.json   # seeds run apart
+    python benchmarks/train_bench.py --data /tmp/spk --profile speakers --variants full \
+        --selections paper,balanced,precision          # issue 22: the second synth profile
+
+Every seed also runs the linear probe (Table 1's second row); every MR-CCL row has the
+paper's, the fitted and the auto vote.
 
 Sizes are scaled down for 2 shared CPU cores, each a departure from the defaults the
 workflow uses: MR-CCL hidden = d_model = 32, 2 pretraining epochs, fine-tuning lr 1e-3 (step

@@ -141,7 +141,7 @@ class PseudoParams:
     # Head weights of the logit_sum score (the paper's vote weights).
     weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
     include_test: bool = True  # may clips of the test split be pseudo-labeled?
-    # Which agreed clips become pseudo labels (docs/training.md, "Self-training, measured"):
+    # Which agreed clips become pseudo labels (docs/training.md, "Two profiles"):
     #   paper      the thresholds above
     #   balanced   per class the most confident, round(budget x pool x labeled class share)
     #   precision  per-class thresholds fitted on out-of-fold rows to precision_target
