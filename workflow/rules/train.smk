@@ -90,7 +90,7 @@ for _seed in TRAIN_SEEDS:
             mem_mb=16000,
             runtime=60,
         params:
-            p=as_json({"seed": _seed}),
+            p=as_json((TRAIN.get("probe") or {}) | {"seed": _seed}),
             code=TRAIN_CODE,
         shell:
             "python -m mersemi train probe --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
