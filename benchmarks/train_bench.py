@@ -12,6 +12,11 @@ Per seed (the seed sets the folds, initialisation and batches; the features are 
 
     python benchmarks/train_bench.py --seeds 0,1,2 --mertools /tmp/mertools/MER2024
     python benchmarks/train_bench.py --merge a.json b.json --out all.json   # seeds run apart
+    python benchmarks/train_bench.py --data /tmp/spk --profile speakers --variants full \
+        --selections paper,balanced,precision          # issue 22: the second synth profile
+
+Every seed also runs the linear probe (Table 1's second row); every MR-CCL row has the
+paper's, the fitted and the auto vote.
 
 Sizes are scaled down for 2 shared CPU cores, each a departure from the defaults the
 workflow uses: MR-CCL hidden = d_model = 32, 2 pretraining epochs, fine-tuning lr 1e-3 (step
@@ -34,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from mersemi.synth import SynthConfig, make_synth
+from mersemi.synth_speakers import SpeakerSynthConfig, make_speaker_synth
 from mersemi.train.cli import vote_both
 from mersemi.train.data import load_dataset
 from mersemi.train.folds import stratified_folds
@@ -41,27 +47,42 @@ from mersemi.train.params import (
     BaselineParams,
     FinetuneParams,
     PretrainParams,
+    ProbeParams,
     PseudoParams,
     VoteParams,
     parse_params,
     step2_defaults,
 )
 from mersemi.train.pipeline import run_baseline, run_finetune, run_pretrain, run_pseudo
-from mersemi.train.selftrain import SCORES
+from mersemi.train.probe import run_probe
+from mersemi.train.selftrain import SCORES, SELECTIONS
 
 log = logging.getLogger("train_bench")
 VARIANTS = ("full", "no_pretrain", "no_nee", "no_pseudo", "no_oversample")
 LABELS = {
     "mertools": "MERTools' own code (attention)",
     "baseline": "MER2024 baseline (attention, ours)",
+    "probe": "Linear probe (logistic regression)",
     "full": "MR-CCL + self-training (full)",
     "no_pretrain": "w/o contrastive pretraining",
     "no_nee": "w/o NEE",
     "no_pseudo": "w/o pseudo labels",
     "no_oversample": "w/o oversampling",
     **{f"full_{s}": f"full, pseudo-label score {s}" for s in SCORES},
+    **{f"full_sel_{s}": f"full, pseudo.selection {s}" for s in SELECTIONS},
 }
-COLS = ("cv_waf", "test_waf", "cv_waf_fitted", "test_waf_fitted", "step1_cv_waf", "step1_test_waf")
+COLS = (
+    "cv_waf",
+    "test_waf",
+    "cv_waf_fitted",
+    "test_waf_fitted",
+    "cv_waf_auto",
+    "test_waf_auto",
+    "step1_cv_waf",
+    "step1_test_waf",
+    "step1_cv_waf_auto",
+    "step1_test_waf_auto",
+)
 
 
 def _m(metrics, part):
@@ -100,6 +121,11 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
         "best_epochs": [f["best_epoch"] for f in base_m["folds"]],
     }
     timed("baseline", t)
+
+    t = time.perf_counter()
+    _, probe_m = run_probe(ds, parse_params(ProbeParams, {"seed": seed, "folds": args.folds}))
+    res["rows"]["probe"] = {"cv_waf": _m(probe_m, "cv"), "test_waf": _m(probe_m, "test")}
+    timed("probe", t)
 
     if args.mertools:
         t = time.perf_counter()
@@ -155,7 +181,10 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
         pseudo = None
         if v != "no_pseudo":
             pseudo, audit = run_pseudo(
-                df1, base_df, parse_params(PseudoParams, {"score": args.score}), truth
+                df1,
+                base_df,
+                parse_params(PseudoParams, {"score": args.score, "selection": "paper"}),
+                truth,
             )
             res["pseudo"][v] = _audit_row(audit)
         if v == "full":
@@ -176,9 +205,16 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
             "test_waf": _m(v2["votes"]["paper"], "test"),
             "cv_waf_fitted": _m(v2["votes"]["fitted"], "cv"),
             "test_waf_fitted": _m(v2["votes"]["fitted"], "test"),
+            "cv_waf_auto": _m(v2["votes"]["auto"], "cv"),
+            "test_waf_auto": _m(v2["votes"]["auto"], "test"),
+            "auto_choice": v2["votes"]["auto"]["use"],
             "fitted_weights": v2["votes"]["fitted"]["weights"],
             "step1_cv_waf": _m(v1["votes"]["paper"], "cv"),
             "step1_test_waf": _m(v1["votes"]["paper"], "test"),
+            "step1_cv_waf_auto": _m(v1["votes"]["auto"], "cv"),
+            "step1_test_waf_auto": _m(v1["votes"]["auto"], "test"),
+            "step1_cv_per_classifier_waf": m1["cv"]["per_classifier_waf"],
+            "step1_test_per_classifier_waf": (m1.get("test") or {}).get("per_classifier_waf"),
             "cv_per_classifier_waf": m2["cv"]["per_classifier_waf"],
             "step1_best_epochs": [f["best_epoch"] for f in m1["folds"]],
             "step2_best_epochs": [f["best_epoch"] for f in m2["folds"]],
@@ -186,6 +222,32 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
         }
         timed(v, t)
         if v == "full":
+            for sel in [x for x in args.selections.split(",") if x]:
+                t = time.perf_counter()
+                pp = {"score": args.score, "selection": sel, "budget": args.budget}
+                pl, a = run_pseudo(df1, base_df, parse_params(PseudoParams, pp), truth)
+                res.setdefault("selections", {})[sel] = {
+                    **_audit_row(a),
+                    "selection": a.get("selection"),
+                }
+                if sel == "paper":  # the full row itself (same score, same selection)
+                    res["rows"]["full_sel_paper"] = dict(res["rows"]["full"])
+                    timed("full_sel_paper", t)
+                    continue
+                _, df2s, m2s = run_finetune(ds, p2, init=ck1, pseudo=pl)
+                _, v2s = vote_both(df2s, vote)
+                res["rows"][f"full_sel_{sel}"] = {
+                    **{k: res["rows"]["full"][k] for k in COLS if k.startswith("step1_")},
+                    "cv_waf": _m(v2s["votes"]["paper"], "cv"),
+                    "test_waf": _m(v2s["votes"]["paper"], "test"),
+                    "cv_waf_fitted": _m(v2s["votes"]["fitted"], "cv"),
+                    "test_waf_fitted": _m(v2s["votes"]["fitted"], "test"),
+                    "cv_waf_auto": _m(v2s["votes"]["auto"], "cv"),
+                    "test_waf_auto": _m(v2s["votes"]["auto"], "test"),
+                    "pseudo_labels": m2s.get("pseudo_labels"),
+                    "step2_best_epochs": [f["best_epoch"] for f in m2s["folds"]],
+                }
+                timed(f"full_sel_{sel}", t)
             for score in [x for x in args.extra_scores.split(",") if x]:
                 t = time.perf_counter()
                 pl, _ = run_pseudo(
@@ -247,8 +309,19 @@ def summarise(seeds: dict) -> dict:
                 ]
                 for k in ("count", "share", "precision")
             }
+    sel = {}
+    for k in SELECTIONS:
+        got = [x["selections"][k] for x in seeds.values() if k in x.get("selections", {})]
+        if got:
+            sel[k] = {
+                m: [
+                    float(np.mean([g[m] or 0 for g in got])),
+                    float(np.std([g[m] or 0 for g in got], ddof=1)) if len(got) > 1 else 0.0,
+                ]
+                for m in ("count", "share", "precision")
+            }
     gains = {}
-    for k in ("full", "no_pseudo"):
+    for k in ("full", "no_pseudo", *[f"full_sel_{s}" for s in SELECTIONS]):
         d = [
             s["rows"][k]["cv_waf"] - s["rows"][k]["step1_cv_waf"]
             for s in seeds.values()
@@ -256,6 +329,16 @@ def summarise(seeds: dict) -> dict:
         ]
         if d:
             gains[f"{k}_step2_minus_step1_cv"] = [
+                100 * float(np.mean(d)),
+                100 * float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
+            ]
+        d = [
+            s["rows"][k]["test_waf"] - s["rows"][k]["step1_test_waf"]
+            for s in seeds.values()
+            if k in s["rows"] and s["rows"][k].get("test_waf") is not None
+        ]
+        if d:
+            gains[f"{k}_step2_minus_step1_test"] = [
                 100 * float(np.mean(d)),
                 100 * float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
             ]
@@ -269,7 +352,7 @@ def summarise(seeds: dict) -> dict:
             100 * float(np.mean(d)),
             100 * float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
         ]
-    return {"table1": table, "pseudo_scores": pseudo, "gains": gains}
+    return {"table1": table, "pseudo_scores": pseudo, "selections": sel, "gains": gains}
 
 
 def markdown(summary: dict) -> str:
@@ -277,12 +360,31 @@ def markdown(summary: dict) -> str:
         return f"{r[c]:.2f} ± {r[c + '_std']:.2f}" if c in r else "–"
 
     lines = [
-        "| Method | CV WAF | Test WAF | CV WAF (fitted vote) | Test WAF (fitted vote) | seeds |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Method | CV WAF | Test WAF | CV WAF (fitted vote) | Test WAF (fitted vote) "
+        "| CV WAF (auto vote) | Test WAF (auto vote) | step 1 CV | step 1 test | seeds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["table1"]:
-        cells = " | ".join(cell(r, c) for c in COLS[:4])
+        cells = " | ".join(cell(r, c) for c in COLS[:8])
         lines.append(f"| {r['method']} | {cells} | {r['seeds']} |")
+    if summary.get("selections"):
+        lines += [
+            "",
+            "| pseudo.selection | count | share | precision | step 2 − step 1, CV | test |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        g = summary["gains"]
+        for k, v in summary["selections"].items():
+
+            def gain(part, k=k):
+                x = g.get(f"full_sel_{k}_step2_minus_step1_{part}")
+                return f"{x[0]:+.2f} ± {x[1]:.2f}" if x else "–"
+
+            lines.append(
+                f"| {k} | {v['count'][0]:.0f} ± {v['count'][1]:.0f} | {100 * v['share'][0]:.1f} % "
+                f"| {100 * v['precision'][0]:.1f} ± {100 * v['precision'][1]:.1f} % "
+                f"| {gain('cv')} | {gain('test')} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -290,6 +392,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="benchmarks/results/train_bench_data")
     ap.add_argument("--n-unlabeled", type=int, default=SynthConfig.n_unlabeled)
+    ap.add_argument(
+        "--profile",
+        choices=("default", "speakers"),
+        default="default",
+        help="synth profile written to --data when it holds no manifest",
+    )
+    ap.add_argument(
+        "--selections",
+        default="",
+        help="also run the full variant's step 2 with these pseudo.selection options",
+    )
+    ap.add_argument("--budget", type=float, default=PseudoParams.budget, help="balanced")
     ap.add_argument("--out", default="benchmarks/results/train_bench.json")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--mertools", help="MERTools' MER2024 folder: run its own code too")
@@ -337,7 +451,10 @@ def main(argv=None) -> int:
 
     data = Path(args.data)
     if not (data / "manifest.csv").exists():
-        make_synth(data, SynthConfig(seed=0, n_unlabeled=args.n_unlabeled))
+        if args.profile == "speakers":
+            make_speaker_synth(data, SpeakerSynthConfig(seed=0, n_unlabeled=args.n_unlabeled))
+        else:
+            make_synth(data, SynthConfig(seed=0, n_unlabeled=args.n_unlabeled))
     ds = load_dataset(
         data / "acoustic.h5", data / "visual.h5", data / "text.h5", data / "manifest.csv"
     )

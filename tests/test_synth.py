@@ -54,3 +54,50 @@ def test_semi_supervised_structure(synth):
     assert single["acoustic"] > single["visual"] > single["text"] > 1 / 6 + 0.15
     assert fused > single["acoustic"] + 0.03
     assert single["acoustic"] < 0.85  # not trivially separable: room for the method
+
+
+@pytest.fixture(scope="module")
+def speakers(tmp_path_factory):
+    out = tmp_path_factory.mktemp("speakers")
+    args = ["synth", "--profile", "speakers", "--out", str(out), "--n-unlabeled", "600"]
+    assert main([*args, "--seed", "3", "--order", "visual,text,acoustic"]) == 0
+    return out
+
+
+def test_speakers_profile_structure(speakers):
+    """Unseen test speakers, a shifted test mix, ~30 % ambiguous pool clips, hidden labels,
+    and the configured order of modality strength (visual > text > acoustic here)."""
+    al = load_aligned({m: speakers / f"{m}.h5" for m in DIMS}, dims=DIMS)
+    man = read_manifest(speakers / "manifest.csv").set_index("name").loc[al.names]
+    aud = pd.read_csv(speakers / "pool_audit.csv", keep_default_na=False).set_index("name")
+    aud = aud.loc[al.names]
+    assert man[man.split == "train"]["label"].value_counts().to_dict() == MER2024_TRAIN_COUNTS
+    seen = set(aud.speaker[aud.split != "test"])
+    assert not seen & set(aud.speaker[aud.split == "test"])
+    assert len(seen) > 100
+    un = aud[aud.split == "unlabeled"]
+    assert (
+        abs(un.ambiguous.mean() - 0.3) < 0.01 and not aud.ambiguous[aud.split != "unlabeled"].any()
+    )
+    assert (un.second[un.ambiguous] != un.discrete[un.ambiguous]).all()
+    truth = pd.read_csv(speakers / "unlabeled_truth.csv").set_index("name")
+    assert (truth.loc[un.index, "discrete"] == un.discrete).all()
+    test_mix = man[man.split == "test"]["label"].value_counts(normalize=True)
+    assert abs(test_mix["surprise"] - 190 / 5030) > 0.03
+
+    tr, te = (man.split == "train").values, (man.split == "test").values
+    y = man["label"].values
+
+    def waf(x):
+        clf = RidgeClassifier(alpha=3000.0).fit(x[tr], y[tr])
+        return f1_score(y[te], clf.predict(x[te]), average="weighted")
+
+    single = {m: waf(al.features[m]) for m in DIMS}
+    assert single["visual"] > single["text"] > single["acoustic"] > 1 / 6 + 0.15
+    assert waf(np.hstack([al.features[m] for m in DIMS])) > single["visual"]
+
+
+def test_speakers_profile_rejects_bad_order(tmp_path):
+    args = ["synth", "--profile", "speakers", "--out", str(tmp_path), "--order", "text,text,visual"]
+    assert main(args) != 0
+    assert main(["synth", "--out", str(tmp_path), "--order", "text,visual,acoustic"]) != 0

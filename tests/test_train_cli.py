@@ -242,7 +242,8 @@ def test_full_chain(store, tmp_path):
     assert table["cv_waf"].iloc[1] == pytest.approx(round(100 * m2["cv"]["waf"], 2))
     assert "| Full |" in (o / "t.md").read_text()
     # Both votes are in the vote metrics; Table 1 over seeds: a repeated label adds a seed.
-    assert set(vm["votes"]) == {"paper", "fitted"} and vm["use"] == "paper"
+    assert set(vm["votes"]) == {"paper", "fitted", "auto"} and vm["use"] == "paper"
+    assert vm["votes"]["auto"]["use"] in ("paper", "fitted")
     assert set(vm["votes"]["fitted"]["fold_weights"]) == {"0", "1", "2"}
     _run(
         "train",
@@ -304,3 +305,21 @@ def test_bad_params_and_inputs_are_one_line_errors(store, tmp_path, capsys):
     assert main([*argv, "--pseudo", str(tmp_path / "p.csv"), "--params", '{"epochs": 1}']) == 2
     assert "labeled training clip" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_probe_cli_and_table1_row(store, tmp_path):
+    """`train probe` writes a predictions CSV and metrics JSON that Table 1 takes as a row;
+    the blind clip gets the fold-averaged prediction of zero vectors, flagged by n_valid."""
+    o = tmp_path
+    _run("train", "probe", *_feat(store), "--out-predictions", o / "p.csv",
+         "--out-metrics", o / "p.json", "--params", '{"folds": 3, "C": 1.0}')  # fmt: skip
+    df = pd.read_csv(o / "p.csv")
+    assert len(df) == 150 and (df.fold[df.split == "train"] >= 0).all()
+    assert int(df.n_valid[df.name == f"c{BLIND:03d}"].iloc[0]) == 0
+    m = json.loads((o / "p.json").read_text())
+    assert m["kind"] == "probe" and m["cv"]["waf"] > 0.5 and m["test"]["waf"] > 0.5
+    outs = ("--out-csv", o / "t.csv", "--out-md", o / "t.md", "--out-json", o / "t.json")
+    _run("train", "ablations", "--row", f"Linear probe={o / 'p.json'}", *outs)
+    t = pd.read_csv(o / "t.csv").iloc[0]
+    assert t["cv_waf"] == pytest.approx(round(100 * m["cv"]["waf"], 2))
+    assert pd.isna(t["cv_waf_auto"])

@@ -22,11 +22,19 @@ def test_each_seed_gets_its_own_chain_and_table1_reads_them_all(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout + proc.stderr
-    for rule in ("baseline", "pretrain", "finetune_step1", "finetune_step2", "pseudo_labels"):
+    for rule in (
+        "baseline",
+        "probe",
+        "pretrain",
+        "finetune_step1",
+        "finetune_step2",
+        "pseudo_labels",
+    ):
         assert f"rule {rule}:" in out and f"rule {rule}_seed7:" in out
     # The second seed trains with its own seed, under train/seed7, and Table 1 reads both.
     assert "results/train/seed7/baseline/predictions.csv" in out and '"seed":7' in out
     table = out[out.index("mersemi train ablations") :].split("\n")[0]
     assert "train/full/step2/vote/metrics.json" in table
     assert "train/seed7/full/step2/vote/metrics.json" in table
-    assert table.count("--row") == 2 * 6  # six rows of Table 1, two seeds each
+    assert "train/seed7/probe/metrics.json" in table
+    assert table.count("--row") == 2 * 7  # seven rows of Table 1 (the probe too), two seeds each

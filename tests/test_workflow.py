@@ -79,7 +79,7 @@ def test_demo_produces_submission_metrics_and_report(demo):
     # Per-class cues survive every stage: CV WAF clearly above chance even with random encoders.
     assert metrics["cv"]["waf"] > 0.5, metrics["cv"]
     table = pd.read_csv(results / "ablations/table1.csv")
-    assert len(table) == 6 and table["cv_waf"].notna().all()
+    assert len(table) == 7 and table["cv_waf"].notna().all()  # 6 rows + the linear probe
     html = (results / "report.html").read_text()
     assert "Ablations" in html and "Pseudo labels" in html and "true \\ predicted" in html
     assert "Provenance" in html

@@ -4,6 +4,7 @@ import argparse
 import json
 
 from .atomic import write_csv_atomic
+from .errors import InputError
 from .inventory import require_inventory, update_inventory
 from .manifest import Columns, label_clips
 from .store import merge_features, read_features
@@ -45,6 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=SynthConfig.seed)
     p.add_argument("--shards", type=int, default=SynthConfig.n_shards)
+    p.add_argument(
+        "--profile",
+        choices=("default", "speakers"),
+        default="default",
+        help="speakers: speaker effects in every modality, unseen test speakers, ambiguous "
+        "pool clips (mersemi.synth_speakers)",
+    )
+    p.add_argument(
+        "--order",
+        help="speakers profile: modality strength, strongest first (default text,acoustic,visual)",
+    )
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("store", help="feature-store utilities")
@@ -80,6 +92,21 @@ def _manifest(args) -> None:
 
 
 def _synth(args) -> None:
+    if args.profile == "speakers":
+        from .synth_speakers import SpeakerSynthConfig, make_speaker_synth
+
+        kw = {"order": tuple(args.order.split(","))} if args.order else {}
+        cfg = SpeakerSynthConfig(
+            seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards, **kw
+        )
+        try:
+            cfg.noise()
+        except ValueError as e:
+            raise InputError(f"--order: {e}") from None
+        make_speaker_synth(args.out, cfg)
+        return
+    if args.order:
+        raise InputError("--order is an option of --profile speakers")
     make_synth(
         args.out, SynthConfig(seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards)
     )

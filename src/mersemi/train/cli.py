@@ -16,6 +16,7 @@ from .params import (
     BaselineParams,
     FinetuneParams,
     PretrainParams,
+    ProbeParams,
     PseudoParams,
     VoteParams,
     parse_params,
@@ -74,6 +75,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     _cv_outputs(p)
     _params(p, FinetuneParams)
     p.set_defaults(func=_finetune)
+
+    p = tsub.add_parser(
+        "probe", help="linear probe: logistic regression on the standardised features, k-fold CV"
+    )
+    _features(p)
+    p.add_argument("--out-predictions", required=True, help="predictions CSV")
+    p.add_argument("--out-metrics", required=True, help="metrics JSON")
+    _params(p, ProbeParams)
+    p.set_defaults(func=_probe)
 
     p = tsub.add_parser("pseudo", help="pseudo labels where MR-CCL and baseline agree")
     p.add_argument("--mrccl", required=True, help="MR-CCL predictions CSV (step 1)")
@@ -155,6 +165,15 @@ def _finetune(args) -> None:
     _write_cv(args, *run_finetune(_load(args), p, pretrained, init, pseudo))
 
 
+def _probe(args) -> None:
+    from .probe import run_probe
+
+    p = parse_params(ProbeParams, args.params)
+    df, metrics = run_probe(_load(args), p)
+    io.write_csv(df, args.out_predictions)
+    io.write_json(metrics, args.out_metrics)
+
+
 def _pseudo(args) -> None:
     from .pipeline import run_pseudo
 
@@ -179,15 +198,17 @@ def _pseudo(args) -> None:
 
 
 def vote_both(df: pd.DataFrame, p) -> tuple[pd.DataFrame, dict]:
-    """The paper's weights and fitted ones (nested over folds); the frame and top-level
-    metrics follow `p.use`, "votes" holds both."""
+    """The paper's weights, fitted ones (nested over folds) and the auto choice between them
+    (nested too); the frame and top-level metrics follow `p.use`, "votes" holds all three."""
     paper = io.revote(df, p.weights)
     fitted, info = io.fitted_revote(df, list(p.weights))
+    auto, auto_info = io.auto_revote(df, p.weights)
     votes = {
         "paper": {"weights": p.weights, **io.evaluate(paper)},
         "fitted": {**info, **io.evaluate(fitted)},
+        "auto": {**auto_info, **io.evaluate(auto)},
     }
-    used = paper if p.use == "paper" else fitted
+    used = {"paper": paper, "fitted": fitted, "auto": auto}[p.use]
     return used, {
         "weights": votes[p.use]["weights"],
         "use": p.use,
@@ -217,10 +238,21 @@ def _waf(m: dict | None, part: str):
     return None if not m or not m.get(part) else 100 * m[part]["waf"]
 
 
+TABLE1_COLS = (
+    "cv_waf",
+    "test_waf",
+    "cv_waf_fitted",
+    "test_waf_fitted",
+    "cv_waf_auto",
+    "test_waf_auto",
+)
+
+
 def ablation_table(rows: list[tuple[str, dict]]) -> pd.DataFrame:
     """Table 1: one row per method (a label given several times: one metrics JSON per seed),
     mean and std (ddof 1; 0 for one seed) of CV and test WAF, with the paper's vote weights
-    and, where the metrics hold them (`votes`), with weights fitted out of fold."""
+    and, where the metrics hold them (`votes`), with weights fitted out of fold and the auto
+    choice between the two."""
     groups: dict[str, list[dict]] = {}
     for label, m in rows:
         groups.setdefault(label, []).append(m)
@@ -229,6 +261,8 @@ def ablation_table(rows: list[tuple[str, dict]]) -> pd.DataFrame:
         "test_waf": lambda m: _waf(m.get("votes", {}).get("paper", m), "test"),
         "cv_waf_fitted": lambda m: _waf(m.get("votes", {}).get("fitted"), "cv"),
         "test_waf_fitted": lambda m: _waf(m.get("votes", {}).get("fitted"), "test"),
+        "cv_waf_auto": lambda m: _waf(m.get("votes", {}).get("auto"), "cv"),
+        "test_waf_auto": lambda m: _waf(m.get("votes", {}).get("auto"), "test"),
     }
     out = []
     for label, ms in groups.items():
@@ -252,13 +286,11 @@ def markdown_table(df: pd.DataFrame) -> str:
 
     lines = [
         "| Method | CV WAF (%) | Test WAF (%) | CV WAF, fitted vote | Test WAF, fitted vote "
-        "| Seeds |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| CV WAF, auto vote | Test WAF, auto vote | Seeds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in df.itertuples(index=False):
-        cells = " | ".join(
-            cell(r, c) for c in ("cv_waf", "test_waf", "cv_waf_fitted", "test_waf_fitted")
-        )
+        cells = " | ".join(cell(r, c) for c in TABLE1_COLS)
         lines.append(f"| {r.method} | {cells} | {r.seeds} |")
     return "\n".join(lines) + "\n"
 

@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..provenance import provenance
 from ..tables import read_csv_table
 from .metrics import report
-from .vote import nested_fit, soft_vote
+from .vote import nested_auto, nested_fit, soft_vote
 
 VOTE = "vote"
 
@@ -115,6 +115,24 @@ def fitted_revote(df: pd.DataFrame, heads: list[str]) -> tuple[pd.DataFrame, dic
     out.loc[oof, cols] = voted_oof
     out.loc[oof, "pred"] = [CLASSES[i] for i in voted_oof.argmax(1)]
     return out, {"weights": w_all, "fold_weights": per_fold}
+
+
+def auto_revote(df: pd.DataFrame, paper: dict[str, float]) -> tuple[pd.DataFrame, dict]:
+    """`use: auto`: the paper's weights or fitted ones, whichever scores better out of fold,
+    the choice nested over folds (vote.nested_auto); pool rows follow the choice made on all
+    out-of-fold rows."""
+    oof = ((df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")).to_numpy()
+    if not oof.any():
+        raise InputError("the auto vote needs out-of-fold rows (split train, fold >= 0)")
+    sub = df[oof]
+    probs = {k: probs_of(sub, k) for k in paper}
+    y = sub["label"].map(CLASS_INDEX).to_numpy()
+    voted_oof, per_fold, final = nested_auto(probs, y, sub["fold"].to_numpy(), paper)
+    out = revote(df, final["weights"])
+    cols = prob_cols(VOTE)
+    out.loc[oof, cols] = voted_oof
+    out.loc[oof, "pred"] = [CLASSES[i] for i in voted_oof.argmax(1)]
+    return out, {**final, "fold_choices": per_fold}
 
 
 def evaluate(df: pd.DataFrame) -> dict:

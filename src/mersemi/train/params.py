@@ -107,6 +107,19 @@ class BaselineParams(CVParams):
 
 
 @dataclass
+class ProbeParams:
+    """Linear probe (a Table 1 row): logistic regression on standardised concatenated
+    features, on the fine-tuning folds (same seed and folds)."""
+
+    seed: int = 0
+    folds: int = 5
+    threads: int = 1
+    C: float = 1e-3  # inverse L2 strength of LogisticRegression (6,912 dims: strong L2)
+    pca: int = 0  # > 0: PCA to this many components (fitted on the training fold) first
+    max_iter: int = 300
+
+
+@dataclass
 class PseudoParams:
     thresholds: dict = field(
         default_factory=lambda: {
@@ -129,6 +142,14 @@ class PseudoParams:
     # Head weights of the logit_sum score (the paper's vote weights).
     weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
     include_test: bool = True  # may clips of the test split be pseudo-labeled?
+    # Which agreed clips become pseudo labels (docs/training.md, "Two profiles"):
+    #   paper      the thresholds above
+    #   balanced   per class the most confident, round(budget x pool x labeled class share)
+    #   precision  per-class thresholds fitted on out-of-fold rows to precision_target
+    selection: str = "paper"
+    budget: float = 0.05  # balanced: pseudo labels as a share of the pool
+    precision_target: float = 0.95  # precision: per-class out-of-fold precision to reach
+    min_support: int = 20  # precision: out-of-fold rows a fitted threshold must cover
     sweep: list = field(
         default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995]
     )
@@ -138,7 +159,8 @@ class PseudoParams:
 class VoteParams:
     weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
     # "paper": the weights above; "fitted": weights fitted on out-of-fold predictions (CV
-    # figures nested over folds, so without optimism). Metrics always hold both.
+    # figures nested over folds, so without optimism); "auto": whichever of the two scores
+    # better out of fold, the choice nested over folds. Metrics always hold all three.
     use: str = "paper"
 
 
@@ -156,6 +178,7 @@ CONFIG_STEPS = (
     (BaselineParams, ("common", "baseline"), None),
     (FinetuneParams, ("common", "finetune"), None),
     (FinetuneParams, ("common", "finetune", "step2"), step2_defaults()),
+    (ProbeParams, ("probe",), None),
     (PseudoParams, ("pseudo",), None),
     (VoteParams, ("vote",), None),
 )
@@ -222,7 +245,12 @@ def _validate(p, what: str = "--params") -> None:
         bad(f"oversample_scope must be dataset or fold, got {p.oversample_scope!r}")
     if hasattr(p, "score") and p.score not in ("prob_vote", "logit_sum", "calibrated"):
         bad(f"score must be prob_vote, logit_sum or calibrated, got {p.score!r}")
-    if hasattr(p, "use") and p.use not in ("paper", "fitted"):
-        bad(f"use must be paper or fitted, got {p.use!r}")
+    if hasattr(p, "selection"):
+        if p.selection not in ("paper", "balanced", "precision"):
+            bad(f"selection must be paper, balanced or precision, got {p.selection!r}")
+        if not 0 <= p.budget <= 1 or not 0 < p.precision_target <= 1 or p.min_support < 1:
+            bad("need 0 <= budget <= 1, 0 < precision_target <= 1 and min_support >= 1")
+    if hasattr(p, "use") and p.use not in ("paper", "fitted", "auto"):
+        bad(f"use must be paper or fitted or auto, got {p.use!r}")
     if hasattr(p, "beta_start") and not 0 < p.beta_start <= p.beta_end < 1:
         bad("need 0 < beta_start <= beta_end < 1")

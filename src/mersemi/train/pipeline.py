@@ -17,7 +17,15 @@ from .engine import make_model, pretrain, run_cv
 from .folds import make_folds
 from .io import classifiers_of, evaluate, no_valid_modality, predictions_frame, probs_of
 from .runtime import seed_all, setup
-from .selftrain import audit, calibrate, fit_temperature, logit_sum, select_pseudo
+from .selftrain import (
+    audit,
+    calibrate,
+    fit_temperature,
+    logit_sum,
+    precision_thresholds,
+    select_balanced,
+    select_pseudo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +186,10 @@ def _check_arch(ck: dict, p, ds: Dataset, flag: str) -> None:
         )
 
 
+def _oof(df: pd.DataFrame) -> pd.DataFrame:
+    return df[(df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")]
+
+
 def _score(df: pd.DataFrame, pool: pd.DataFrame, p) -> tuple[np.ndarray, dict]:
     """Probabilities whose max is the confidence of one model's pool rows (p.score)."""
     heads = classifiers_of(df)
@@ -186,7 +198,7 @@ def _score(df: pd.DataFrame, pool: pd.DataFrame, p) -> tuple[np.ndarray, dict]:
     if p.score == "logit_sum":
         w = {k: v for k, v in p.weights.items() if k in heads} if len(heads) > 1 else {heads[0]: 1}
         return logit_sum({k: probs_of(pool, k) for k in w}, w), {"weights": w}
-    oof = df[(df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")]
+    oof = _oof(df)
     if not len(oof):
         raise InputError("score calibrated needs out-of-fold rows (split train) in predictions")
     temp = fit_temperature(probs_of(oof, "vote"), oof["label"].map(CLASS_INDEX).to_numpy())
@@ -216,11 +228,38 @@ def run_pseudo(
     pb, info_b = _score(base, b, p)
     thr = np.array([p.thresholds[c] for c in CLASSES])
     keep, pred = select_pseudo(pm, pb, thr, p.confidence)
+    selection = {"name": p.selection}
+    if p.selection == "balanced":
+        oof = _oof(mrccl)
+        prior = np.bincount(oof["label"].map(CLASS_INDEX), minlength=len(CLASSES))
+        budget = int(round(p.budget * len(m)))
+        keep, pred = select_balanced(pm, pb, budget, prior, p.confidence)
+        selection |= {"budget": budget, "prior": (prior / prior.sum()).round(4).tolist()}
+    elif p.selection == "precision":
+        om, ob = _oof(mrccl).set_index("name"), _oof(base).set_index("name")
+        common = om.index.intersection(ob.index)
+        if not len(common):
+            raise InputError("selection precision needs out-of-fold rows in both predictions")
+        om, ob = om.loc[common].reset_index(), ob.loc[common].reset_index()
+        thr = precision_thresholds(
+            _score(mrccl, om, p)[0],
+            _score(base, ob, p)[0],
+            om["label"].map(CLASS_INDEX).to_numpy(),
+            p.precision_target,
+            p.confidence,
+            p.min_support,
+        )
+        keep, pred = select_pseudo(pm, pb, thr, p.confidence)
+        selection |= {
+            "target": p.precision_target,
+            "fitted_thresholds": dict(zip(CLASSES, thr.tolist(), strict=True)),
+        }
     y_true = None
     if truth is not None:
         t = truth.set_index("name")["discrete"].reindex(m.index)
         y_true = t.map(CLASS_INDEX).fillna(-1).astype(int).to_numpy()
-    report = audit(pm, pb, thr, p.confidence, p.sweep, y_true)
+    report = audit(pm, pb, thr, p.confidence, p.sweep, y_true, keep)
+    report["selection"] = selection
     report["include_test"] = p.include_test
     report["excluded_no_valid_modality"] = int(blind.sum())
     report["score"] = {"name": p.score, "mrccl": info_m, "baseline": info_b}

@@ -7,6 +7,7 @@ from scipy.special import log_softmax, softmax
 from ..classes import CLASSES
 
 SCORES = ("prob_vote", "logit_sum", "calibrated")
+SELECTIONS = ("paper", "balanced", "precision")
 EPS = 1e-12
 
 
@@ -59,6 +60,65 @@ def select_pseudo(
     return (a == b) & ok, a
 
 
+def _joint_confidence(p_mrccl, p_base, confidence: str) -> np.ndarray:
+    ca, cb = p_mrccl.max(1), p_base.max(1)
+    return {"both": np.minimum(ca, cb), "mrccl": ca, "mean": (ca + cb) / 2}[confidence]
+
+
+def select_balanced(
+    p_mrccl: np.ndarray,
+    p_base: np.ndarray,
+    budget: int,
+    prior: np.ndarray,
+    confidence: str = "both",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced selection (as in class-balanced self-training, Zou et al. 2018): of the
+    rows where both models agree, class c keeps its round(budget x prior[c]) most confident
+    ones (confidence as in select_pseudo: the smaller of the two for "both"), so the pseudo
+    labels follow the class mix `prior` instead of the classes the models are surest of."""
+    a = p_mrccl.argmax(1)
+    agree = a == p_base.argmax(1)
+    conf = _joint_confidence(p_mrccl, p_base, confidence)
+    keep = np.zeros(len(a), bool)
+    prior = np.asarray(prior, dtype=np.float64) / np.sum(prior)
+    for c in range(p_mrccl.shape[1]):
+        idx = np.flatnonzero(agree & (a == c))
+        n = min(len(idx), int(round(budget * prior[c])))
+        if n:
+            keep[idx[np.argsort(-conf[idx], kind="stable")[:n]]] = True
+    return keep, a
+
+
+def precision_thresholds(
+    p_mrccl: np.ndarray,
+    p_base: np.ndarray,
+    y: np.ndarray,
+    target: float,
+    confidence: str = "both",
+    min_support: int = 20,
+) -> np.ndarray:
+    """Per-class thresholds fitted on labeled out-of-fold rows: for class c the smallest
+    threshold at which the rows both models give c, confident at least that much, are right
+    at least `target` of the time, over at least `min_support` rows (1.0: no threshold
+    reaches it, the class gets no pseudo label)."""
+    a = p_mrccl.argmax(1)
+    agree = a == p_base.argmax(1)
+    conf = _joint_confidence(p_mrccl, p_base, confidence)
+    out = np.ones(p_mrccl.shape[1])
+    for c in range(p_mrccl.shape[1]):
+        idx = np.flatnonzero(agree & (a == c))
+        if len(idx) < min_support:
+            continue
+        order = idx[np.argsort(-conf[idx], kind="stable")]
+        correct = np.cumsum(y[order] == c)
+        n = np.arange(1, len(order) + 1)
+        ok = np.flatnonzero((correct / n >= target) & (n >= min_support))
+        if len(ok):
+            # the largest prefix that reaches the target; ties at its confidence included
+            out[c] = float(conf[order[ok[-1]]])
+    return out
+
+
 def audit(
     p_mrccl: np.ndarray,
     p_base: np.ndarray,
@@ -66,10 +126,13 @@ def audit(
     confidence: str,
     sweep: list[float],
     truth: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
 ) -> dict:
     """Counts per class, agreement rate and a sweep of uniform thresholds (with precision when
-    the true labels of the pool are known, -1 marking unknown)."""
-    keep, pred = select_pseudo(p_mrccl, p_base, thresholds, confidence)
+    the true labels of the pool are known, -1 marking unknown). `keep`: the selected rows
+    when the selection is not the thresholds' (pseudo.selection)."""
+    kept, pred = select_pseudo(p_mrccl, p_base, thresholds, confidence)
+    keep = kept if keep is None else keep
     agree = p_mrccl.argmax(1) == p_base.argmax(1)
 
     def summary(mask):

@@ -55,3 +55,43 @@ def nested_fit(
         voted[here] = soft_vote({c: v[here] for c, v in probs.items()}, w)
         per_fold[int(k)] = w
     return voted, per_fold, fit_weights(probs, y)
+
+
+def _waf(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, p.argmax(1), average="weighted"))
+
+
+def choose(
+    probs: dict[str, np.ndarray], y: np.ndarray, fold: np.ndarray, paper: dict[str, float]
+) -> tuple[str, dict[str, float], dict[str, float]]:
+    """`use: auto` on some out-of-fold rows: the paper's weights or fitted ones, whichever has
+    the higher WAF there, the fitted vote scored nested over `fold` (ties keep the paper's).
+    Returns (choice, its weights, the two WAFs)."""
+    waf_paper = _waf(y, soft_vote(probs, paper))
+    if len(np.unique(fold)) > 1:
+        voted, _, w_fit = nested_fit(probs, y, fold)
+        waf_fit = _waf(y, voted)
+    else:  # one fold: nothing to nest over, so the fit cannot be scored honestly
+        w_fit, waf_fit = fit_weights(probs, y), -1.0
+    scores = {"paper": waf_paper, "fitted": waf_fit}
+    return ("fitted", w_fit, scores) if waf_fit > waf_paper else ("paper", dict(paper), scores)
+
+
+def nested_auto(
+    probs: dict[str, np.ndarray], y: np.ndarray, fold: np.ndarray, paper: dict[str, float]
+) -> tuple[np.ndarray, dict[int, dict], dict]:
+    """Out-of-fold vote of `use: auto` without optimism: the rows of fold k are voted by the
+    choice (and, if fitted, the weights) made on the other folds' rows only, the fitted
+    candidate scored there nested over those folds. Returns (voted rows, per fold the choice
+    and weights, the choice on all rows for unseen clips)."""
+    voted = np.zeros_like(next(iter(probs.values())), dtype=np.float64)
+    per_fold = {}
+    for k in np.unique(fold):
+        rest, here = fold != k, fold == k
+        use, w, scores = choose({c: v[rest] for c, v in probs.items()}, y[rest], fold[rest], paper)
+        voted[here] = soft_vote({c: v[here] for c, v in probs.items()}, w)
+        per_fold[int(k)] = {"use": use, "weights": w, "cv_waf": scores}
+    use, w, scores = choose(probs, y, fold, paper)
+    return voted, per_fold, {"use": use, "weights": w, "cv_waf": scores}
