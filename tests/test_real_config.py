@@ -27,6 +27,7 @@ STEP_CLASSES = {
     "pretrain": tp.PretrainParams,
     "baseline": tp.BaselineParams,
     "finetune": tp.FinetuneParams,
+    "probe": tp.ProbeParams,
     "pseudo": tp.PseudoParams,
     "vote": tp.VoteParams,
 }
@@ -116,6 +117,8 @@ def test_every_section_runs_the_paper_values(plan):
             expected = parse_params(type(p), stage_section(extract, command[1]) | own)
         elif command[1] in ("pseudo", "vote"):
             expected = tp.parse_params(type(p), train[command[1]])
+        elif command[1] == "probe":  # the rule gives it the chain's seed
+            expected = tp.parse_params(type(p), (train.get("probe") or {}) | {"seed": p.seed})
         else:
             step = command[1]
             sections = ["common", step] + (["step2"] if getattr(p, "step", 1) == 2 else [])
@@ -130,7 +133,7 @@ def test_every_section_runs_the_paper_values(plan):
         seen.add(tuple(command) + ((p.step,) if command[1] == "finetune" else ()))
     assert seen >= {("extract", s) for s in STAGES} | {
         ("train", "pretrain"), ("train", "baseline"), ("train", "finetune", 1),
-        ("train", "finetune", 2), ("train", "pseudo"), ("train", "vote"),
+        ("train", "finetune", 2), ("train", "pseudo"), ("train", "vote"), ("train", "probe"),
     }  # fmt: skip
 
 

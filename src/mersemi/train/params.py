@@ -5,7 +5,7 @@ are an `InputError` that names them.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..classes import CLASSES
 from ..errors import InputError
@@ -198,7 +198,7 @@ def config_folds(train: dict) -> dict[str, int]:
     """The fold count of each cross-validated step of a config's `train:` section."""
     folds = {}
     for cls, sections, base in CONFIG_STEPS:
-        if issubclass(cls, CVParams):
+        if "folds" in {f.name for f in fields(cls)}:
             merged = {k: v for sec in sections for k, v in (train.get(sec) or {}).items()}
             folds[f"train.{sections[-1]}.folds"] = parse_params(cls, merged, base).folds
     return folds
