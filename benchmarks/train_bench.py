@@ -40,7 +40,7 @@ import pandas as pd
 
 from mersemi.synth import SynthConfig, make_synth
 from mersemi.synth_speakers import SpeakerSynthConfig, make_speaker_synth
-from mersemi.train.cli import vote_both
+from mersemi.train.cli import TABLE1_COLS, vote_both
 from mersemi.train.data import load_dataset
 from mersemi.train.folds import stratified_folds
 from mersemi.train.params import (
@@ -72,12 +72,7 @@ LABELS = {
     **{f"full_sel_{s}": f"full, pseudo.selection {s}" for s in SELECTIONS},
 }
 COLS = (
-    "cv_waf",
-    "test_waf",
-    "cv_waf_fitted",
-    "test_waf_fitted",
-    "cv_waf_auto",
-    "test_waf_auto",
+    *TABLE1_COLS,
     "step1_cv_waf",
     "step1_test_waf",
     "step1_cv_waf_auto",

@@ -102,14 +102,19 @@ def test_configurable_columns_and_transcripts(video_tree):
     assert sorted(df["label"]) == ["", "", "angry", "neutral"]
 
 
+def manifest_argv(root, out, shards):
+    """Build the inventory of `root`'s folders; the `mersemi manifest` argv that reads it."""
+    assert main(["inventory", "--labeled-dir", str(root / "labeled"),
+                 "--unlabeled-dir", str(root / "unlabeled"), "--shards", str(shards),
+                 "--out-dir", str(out / "inventory")]) == 0  # fmt: skip
+    return ["manifest", "--inventory", str(out / "inventory"), "--label-csv",
+            str(root / "labels.csv"), "--out", str(out / "manifest.csv")]  # fmt: skip
+
+
 def test_cli_writes_nothing_on_bad_input(video_tree, capsys):
     root = video_tree(labels=[("a", "happy"), ("b", "bored")])
     out = root / "out"
-    assert main(["inventory", "--labeled-dir", str(root / "labeled"),
-                 "--unlabeled-dir", str(root / "unlabeled"), "--shards", "3",
-                 "--out-dir", str(out / "inventory")]) == 0  # fmt: skip
-    argv = ["manifest", "--inventory", str(out / "inventory"), "--label-csv",
-            str(root / "labels.csv"), "--out", str(out / "manifest.csv")]  # fmt: skip
+    argv = manifest_argv(root, out, shards=3)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "labels.csv, line 3: label 'bored'" in err and "Traceback" not in err
@@ -173,11 +178,7 @@ def test_a_huge_value_is_elided_in_the_error_line(video_tree, capsys):
     root = video_tree()
     (root / "labels.csv").write_text(f"name,discrete\na,happy\n{'x' * 5_000_000},sad\n")
     out = root / "out"
-    assert main(["inventory", "--labeled-dir", str(root / "labeled"),
-                 "--unlabeled-dir", str(root / "unlabeled"), "--shards", "1",
-                 "--out-dir", str(out / "inventory")]) == 0  # fmt: skip
-    argv = ["manifest", "--inventory", str(out / "inventory"), "--label-csv",
-            str(root / "labels.csv"), "--out", str(out / "manifest.csv")]  # fmt: skip
+    argv = manifest_argv(root, out, shards=1)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and len(err) < 400

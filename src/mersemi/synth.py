@@ -100,17 +100,6 @@ def make_synth(
     means = rng.standard_normal((len(CLASSES), k)) * cfg.separation
     z = means[y] + rng.standard_normal((n, k))
 
-    manifest = pd.DataFrame(
-        {
-            "name": names,
-            "path": "",
-            "split": split,
-            "label": [
-                CLASSES[i] if s != "unlabeled" else "" for i, s in zip(y, split, strict=True)
-            ],
-            "shard": [shard_of(nm, cfg.n_shards) for nm in names],
-        }
-    )
     for modality, dim in DIMS.items():
         mrng = np.random.default_rng([cfg.seed, dim])
         a = mrng.standard_normal((k, dim)) / np.sqrt(k)
@@ -133,9 +122,20 @@ def make_synth(
                 w.write(start, names[start:stop], x.astype(np.float32), np.ones(m, bool))
         log.info("synth: wrote %s (%d x %d, sigma %.2f)", out / f"{modality}.h5", n, dim, sigma)
 
+    return write_tables(out, names, y, split, cfg.n_shards)[0]
+
+
+def write_tables(out: Path, names, y: np.ndarray, split: np.ndarray, n_shards: int):
+    """The label, test-label and hidden pool-label CSVs and the manifest of a synthetic set;
+    returns (manifest, truth: name, discrete of every clip)."""
+    labels = [CLASSES[i] if s != "unlabeled" else "" for i, s in zip(y, split, strict=True)]
+    shards = [shard_of(nm, n_shards) for nm in names]
+    manifest = pd.DataFrame(
+        {"name": names, "path": "", "split": split, "label": labels, "shard": shards}
+    )
     truth = manifest[["name"]].assign(discrete=[CLASSES[i] for i in y])
     write_csv_atomic(truth[split == "train"], out / "labels.csv")
     write_csv_atomic(truth[split == "test"], out / "test_labels.csv")
     write_csv_atomic(truth[split == "unlabeled"], out / "unlabeled_truth.csv")
     write_csv_atomic(manifest, out / "manifest.csv")
-    return manifest
+    return manifest, truth

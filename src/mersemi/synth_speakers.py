@@ -29,9 +29,8 @@ import pandas as pd
 
 from .atomic import write_csv_atomic
 from .classes import CLASSES, MER2024_TRAIN_COUNTS
-from .manifest import shard_of
 from .store import FeatureMeta, FeatureWriter
-from .synth import DIMS, MAX_UNLABELED, N_TEST, TEST_MIX, _counts, _labels
+from .synth import DIMS, MAX_UNLABELED, N_TEST, TEST_MIX, _counts, _labels, write_tables
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +124,6 @@ def make_speaker_synth(
     z = center + offsets[spk] + rng.standard_normal((n, k))
     names = np.array([f"sample_{i:08d}" for i in rng.permutation(n)], dtype=object)
 
-    manifest = pd.DataFrame(
-        {
-            "name": names,
-            "path": "",
-            "split": split,
-            "label": [
-                CLASSES[i] if s != "unlabeled" else "" for i, s in zip(y, split, strict=True)
-            ],
-            "shard": [shard_of(nm, cfg.n_shards) for nm in names],
-        }
-    )
     params = {**asdict(cfg), "profile": "speakers"}
     for modality, dim in DIMS.items():
         mrng = np.random.default_rng([cfg.seed, dim, 22])
@@ -163,11 +151,7 @@ def make_speaker_synth(
             "synth speakers: wrote %s (%d x %d, sigma %.2f)", out / f"{modality}.h5", n, dim, sigma
         )
 
-    truth = manifest[["name"]].assign(discrete=[CLASSES[i] for i in y])
-    write_csv_atomic(truth[split == "train"], out / "labels.csv")
-    write_csv_atomic(truth[split == "test"], out / "test_labels.csv")
-    write_csv_atomic(truth[split == "unlabeled"], out / "unlabeled_truth.csv")
-    write_csv_atomic(manifest, out / "manifest.csv")
+    manifest, truth = write_tables(out, names, y, split, cfg.n_shards)
     audit = truth.assign(
         split=split,
         speaker=[f"spk{s:04d}" for s in spk],
