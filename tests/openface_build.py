@@ -74,6 +74,16 @@ def build(fixture: Path, log=print) -> Path:
     return binary(target)
 
 
+def built_or_skip() -> Path:
+    """For tests: the built FeatureExtraction, or a pytest skip when there is no fixture."""
+    import pytest
+
+    fixture = fixture_dir()
+    if fixture is None:
+        pytest.skip("no OpenFace fixture (shared/fixtures/openface; MERSEMI_OPENFACE_FIXTURE)")
+    return build(fixture)
+
+
 def main(argv: list[str]) -> int:
     try:
         fixture = Path(argv[0]) if argv else fixture_dir()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 from extract_media import make_media, write_shard
-from openface_build import build, fixture_dir
+from openface_build import built_or_skip
 
 from mersemi.errors import InputError
 from mersemi.extract.faces import FacesParams, HaarAligner, check_model, extract_faces, open_crops
@@ -30,10 +30,7 @@ CLNF = "model/main_clnf_general.txt"
 
 @pytest.fixture(scope="module")
 def exe():
-    fixture = fixture_dir()
-    if fixture is None:
-        pytest.skip("no OpenFace fixture (shared/fixtures/openface; MERSEMI_OPENFACE_FIXTURE)")
-    return build(fixture)
+    return built_or_skip()
 
 
 @pytest.fixture(scope="module")

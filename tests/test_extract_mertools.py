@@ -224,12 +224,9 @@ def test_visual_on_mertools_crops(tmp_path):
 
 @pytest.fixture(scope="module")
 def openface_exe():
-    from openface_build import build, fixture_dir
+    from openface_build import built_or_skip
 
-    fixture = fixture_dir()
-    if fixture is None:
-        pytest.skip("no OpenFace fixture (shared/fixtures/openface)")
-    return build(fixture)
+    return built_or_skip()
 
 
 @pytest.fixture(scope="module")
