@@ -132,6 +132,24 @@ class Part:
         print(f"[{self.name}] {json.dumps(kw, default=str)}", flush=True)
         self.save()
 
+    def compare(self, what, precision, amount, unit, tb, ts, peak, flops, out, **kw) -> None:
+        """The row of a stage timed batched (`tb` s, output out["b"]) and one at a time (`ts`,
+        out["s"]) over `amount` units of work."""
+        import numpy as np
+
+        self.row(
+            what=what,
+            precision=precision,
+            batched=amount / tb,
+            single=amount / ts,
+            unit=unit,
+            peak_gpu_mb=peak,
+            flops_per_s=flops / tb,
+            max_abs_diff=float(np.abs(out["b"] - out["s"]).max()),
+            finite=bool(np.isfinite(out["b"]).all()),  # random weights in fp16 may overflow
+            **kw,
+        )
+
     def detail(self, key: str, value) -> None:
         self.res["details"][key] = value
         self.save()
@@ -342,16 +360,16 @@ def part_visual(P: Part, dev) -> None:
         tb = timed(lambda o=out: o.update(b=batched()), dev)
         peak = peak_mb(dev)
         ts = timed(lambda o=out: o.update(s=single()), dev)
-        P.row(
-            what=f"visual {model['model_name']}",
-            precision=prec,
-            batched=total / tb,
-            single=total / ts,
-            unit="frames/s",
-            peak_gpu_mb=peak,
-            flops_per_s=flops / tb,
-            max_abs_diff=float(np.abs(out["b"] - out["s"]).max()),
-            finite=bool(np.isfinite(out["b"]).all()),  # random weights in fp16 may overflow
+        P.compare(
+            f"visual {model['model_name']}",
+            prec,
+            total,
+            "frames/s",
+            tb,
+            ts,
+            peak,
+            flops,
+            out,
             note=f"{n_clips} clips, {total} frames; batch {bs} across clips vs one clip "
             f"per call; autocast {autocast_dtype(dev, prec)}",
         )
@@ -403,16 +421,16 @@ def part_acoustic(P: Part, dev) -> None:
         peak = peak_mb(dev)
         emb.params.batch_size = 1
         ts = timed(lambda e=emb, o=out: o.update(s=e.embed(waves)), dev)
-        P.row(
-            what="acoustic HuBERT" + ("" if smoke else "-Large"),
-            precision=prec,
-            batched=seconds / tb,
-            single=seconds / ts,
-            unit="audio-s/s",
-            peak_gpu_mb=peak,
-            flops_per_s=flops / tb,
-            max_abs_diff=float(np.abs(out["b"] - out["s"]).max()),
-            finite=bool(np.isfinite(out["b"]).all()),  # random weights in fp16 may overflow
+        P.compare(
+            "acoustic HuBERT" + ("" if smoke else "-Large"),
+            prec,
+            seconds,
+            "audio-s/s",
+            tb,
+            ts,
+            peak,
+            flops,
+            out,
             note=f"{n} clips, {seconds:.0f} s of audio; 16 chunks per batch vs one; weights "
             f"in {str(emb.dtype).removeprefix('torch.')}",
         )
@@ -559,7 +577,6 @@ def _weights_mb(model) -> float:
 
 
 def part_text(P: Part, dev) -> None:
-    import numpy as np
 
     model_dir, sizes = _baichuan(P)
     layers = sizes["num_hidden_layers"]
@@ -589,16 +606,16 @@ def part_text(P: Part, dev) -> None:
         w = _weights_mb(emb.model)
         nbytes = _torch().empty(0, dtype=emb.dtype).element_size()
         s40 = scale_to_40(sizes, layers, peak, w, nbytes, 32 * longest, nbytes)
-        P.row(
-            what=f"text Baichuan2-13B shapes, {layers} layers",
-            precision=prec,
-            batched=tokens / tb,
-            single=tokens / ts,
-            unit="tokens/s",
-            peak_gpu_mb=peak,
-            flops_per_s=flops / tb,
-            max_abs_diff=float(np.abs(out["b"] - out["s"]).max()),
-            finite=bool(np.isfinite(out["b"]).all()),  # random weights in fp16 may overflow
+        P.compare(
+            f"text Baichuan2-13B shapes, {layers} layers",
+            prec,
+            tokens,
+            "tokens/s",
+            tb,
+            ts,
+            peak,
+            flops,
+            out,
             at_40_layers={
                 "batched_tokens_per_s": tokens / tb * s40["tokens_per_s_factor"],
                 "peak_gpu_mb": s40["peak_40_mb"],
