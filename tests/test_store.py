@@ -77,14 +77,16 @@ def test_merge_checks_duplicates_missing_and_parameters(tmp_path):
     s0, s1 = tmp_path / "shard-0000.h5", tmp_path / "shard-0001.h5"
     write_features(s0, meta(), ["a", "b"], feats("ab"), [True, True])
     write_features(s1, meta(), ["c"], feats("c", offset=9), [False])
-    merge_features([s0, s1], tmp_path / "m.h5", {"a": "0000", "b": "0000", "c": "0001"})
+    merge_features(
+        [s0, s1], tmp_path / "m.h5", {"a": "0000", "b": "0000", "c": "0001"}, ["0000", "0001"]
+    )
     fs = read_features(tmp_path / "m.h5")
     assert list(fs.names) == ["a", "b", "c"] and fs.valid.tolist() == [True, True, False]
     np.testing.assert_array_equal(fs.features[2], feats("c", offset=9)[0])
 
     owners = {"a": "0000", "b": "0000", "c": "0001", "d": "0001"}
     with pytest.raises(InputError, match="1 clip\\(s\\) of the inventory missing .*\\['d'\\]"):
-        merge_features([s0, s1], tmp_path / "x.h5", owners)
+        merge_features([s0, s1], tmp_path / "x.h5", owners, ["0000", "0001"])
     write_features(tmp_path / "s2.h5", meta(), ["c"], feats("c"), [True])
     with pytest.raises(InputError, match="name 'c' in both"):
         merge_features([s1, tmp_path / "s2.h5"], tmp_path / "x.h5")
@@ -99,7 +101,7 @@ def test_merge_keeps_each_clip_from_the_shard_that_owns_it(tmp_path):
     s0, s2 = tmp_path / "shard-0000.h5", tmp_path / "shard-0002.h5"
     write_features(s0, meta(), ["a", "b", "c"], feats("abc"), [True, True, True])
     write_features(s2, meta(), ["c"], feats("c", offset=5), [True])
-    merge_features([s0, s2], tmp_path / "m.h5", {"a": "0000", "c": "0002"})
+    merge_features([s0, s2], tmp_path / "m.h5", {"a": "0000", "c": "0002"}, ["0000", "0002"])
     fs = read_features(tmp_path / "m.h5")
     assert list(fs.names) == ["a", "c"]
     np.testing.assert_array_equal(fs.features[1], feats("c", offset=5)[0])

@@ -4,9 +4,10 @@ import argparse
 import json
 
 from .atomic import write_csv_atomic
+from .clips import Columns
 from .errors import InputError
 from .inventory import require_inventory, update_inventory
-from .manifest import Columns, label_clips
+from .manifest import label_clips
 from .store import merge_features, read_features
 from .synth import MAX_UNLABELED, SynthConfig, make_synth
 
@@ -62,12 +63,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("store", help="feature-store utilities")
     ssub = p.add_subparsers(dest="store_command", required=True)
     m = ssub.add_parser("merge", help="merge per-shard files of one modality")
-    m.add_argument("shards", nargs="+")
+    m.add_argument("shards", nargs="+", help="per-shard feature files")
     m.add_argument("--out", required=True)
     m.add_argument(
         "--inventory",
         help="inventory folder: keep each clip's row from the shard that owns it, and check "
-        "that exactly the inventory's clips are present",
+        "that exactly the inventory's clips are present (needs --shard-ids)",
+    )
+    m.add_argument(
+        "--shard-ids",
+        nargs="+",
+        metavar="ID",
+        help="the shard id of each file, in the same order (e.g. 0000 0001)",
     )
     m.set_defaults(func=_merge)
     i = ssub.add_parser("info", help="print a feature file's attributes and counts as JSON")
@@ -114,7 +121,7 @@ def _synth(args) -> None:
 
 def _merge(args) -> None:
     owners = require_inventory(args.inventory).owners if args.inventory else None
-    merge_features(args.shards, args.out, owners)
+    merge_features(args.shards, args.out, owners, args.shard_ids)
 
 
 def _info(args) -> None:

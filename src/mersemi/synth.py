@@ -25,7 +25,7 @@ import pandas as pd
 
 from .atomic import write_csv_atomic
 from .classes import CLASSES, MER2024_TRAIN_COUNTS
-from .manifest import shard_of
+from .clips import shard_of
 from .store import FeatureMeta, FeatureWriter
 
 log = logging.getLogger(__name__)
