@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from manifest_build import build_manifest
 
-from mersemi import demo_media as media
 from mersemi.classes import CLASSES
 from mersemi.cli import main
-from mersemi.demo import DemoConfig, class_counts, make_demo, plan
+from mersemi.demo import media
+from mersemi.demo.videos import DemoConfig, class_counts, make_demo, plan
 from mersemi.errors import InputError
 from mersemi.ffmpeg_bin import ffmpeg_exe
 

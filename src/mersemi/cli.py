@@ -18,13 +18,13 @@ COMMANDS = {
     "manifest": "mersemi.commands",
     "synth": "mersemi.commands",
     "store": "mersemi.commands",
-    "demo": "mersemi.demo",
-    "models": "mersemi.tiny.cli",
+    "demo": "mersemi.demo.videos",
+    "models": "mersemi.demo.tiny.cli",
     "extract": "mersemi.extract.cli",
     "check-models": "mersemi.checkmodels",
     "train": "mersemi.train.cli",
-    "report": "mersemi.report",
-    "plots": "mersemi.plots",
+    "report": "mersemi.report.page",
+    "plots": "mersemi.report.plots",
 }
 
 

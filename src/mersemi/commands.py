@@ -5,11 +5,11 @@ import json
 
 from .atomic import write_csv_atomic
 from .clips import Columns
+from .demo.synth import MAX_UNLABELED, SynthConfig, make_synth
 from .errors import InputError
 from .inventory import require_inventory, update_inventory
 from .manifest import label_clips
 from .store import merge_features, read_features
-from .synth import MAX_UNLABELED, SynthConfig, make_synth
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("default", "speakers"),
         default="default",
         help="speakers: speaker effects in every modality, unseen test speakers, ambiguous "
-        "pool clips (mersemi.synth_speakers)",
+        "pool clips (mersemi.demo.synth_speakers)",
     )
     p.add_argument(
         "--order",
@@ -100,7 +100,7 @@ def _manifest(args) -> None:
 
 def _synth(args) -> None:
     if args.profile == "speakers":
-        from .synth_speakers import SpeakerSynthConfig, make_speaker_synth
+        from .demo.synth_speakers import SpeakerSynthConfig, make_speaker_synth
 
         kw = {"order": tuple(args.order.split(","))} if args.order else {}
         cfg = SpeakerSynthConfig(

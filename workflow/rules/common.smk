@@ -80,7 +80,7 @@ def load_inventory():
     columns = Columns(name=DATA["columns"]["name"], text=DATA["columns"]["text"])
     try:
         if DATA["demo"]:
-            from mersemi.demo import ensure_demo
+            from mersemi.demo.videos import ensure_demo
 
             ensure_demo(Path(DATA["label_csv"]).parent, DATA["demo_seed"])
         return update_inventory(
