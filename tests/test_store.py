@@ -179,3 +179,42 @@ def test_disk_full_is_one_line(monkeypatch, capsys):
     assert main(["store", "merge", "a.h5", "--out", "m.h5"]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "disk full" in err and "/r/.visual.h5.12.tmp" in err
+
+
+def test_merge_needs_one_shard_id_per_file(tmp_path, capsys):
+    """The rule names each file's shard (`--shard-ids`); a missing, short or repeated list is
+    refused with a line that says so, and a shard without a file is named."""
+    from mersemi.cli import main
+
+    s0, s1 = tmp_path / "visual-a.h5", tmp_path / "visual-b.h5"
+    write_features(s0, meta(), ["a"], feats("a"), [True])
+    write_features(s1, meta(), ["c"], feats("c"), [True])
+    owners = {"a": "0000", "c": "0001"}
+    out = tmp_path / "m.h5"
+    with pytest.raises(InputError, match="need each file's shard id"):
+        merge_features([s0, s1], out, owners)
+    with pytest.raises(InputError, match=r"1 shard id\(s\) for 2 shard file\(s\)"):
+        merge_features([s0, s1], out, owners, ["0000"])
+    with pytest.raises(InputError, match="shard 0000 given twice"):
+        merge_features([s0, s1], out, owners, ["0000", "0000"])
+    with pytest.raises(
+        InputError, match=r"missing .*\['c'\] \(no file given for shard\(s\) 0001\)"
+    ):
+        merge_features([s0], out, owners, ["0000"])
+    assert not out.exists()
+    merge_features([s0, s1], out, owners, ["0000", "0001"])  # any file names will do
+    assert list(read_features(out).names) == ["a", "c"]
+
+    inv = tmp_path / "inv"
+    tree = tmp_path / "tree"
+    for d in ("labeled", "unlabeled"):
+        (tree / d).mkdir(parents=True)
+    (tree / "labeled" / "a.mp4").write_bytes(b"x")
+    argv = ["inventory", "--labeled-dir", str(tree / "labeled"), "--unlabeled-dir",
+            str(tree / "unlabeled"), "--shards", "1", "--out-dir", str(inv)]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["store", "merge", str(s0), "--inventory", str(inv), "--out", str(out)]) == 2
+    assert "shard id" in capsys.readouterr().err
+    argv = ["store", "merge", str(s0), "--inventory", str(inv), "--shard-ids", "0000", "--out",
+            str(tmp_path / "n.h5")]  # fmt: skip
+    assert main(argv) == 0

@@ -16,7 +16,7 @@ from .errors import InputError, file_system_error, one_line
 # imported, so `mersemi extract audio` does not pay for importing torch or OpenCV.
 COMMANDS = {
     "manifest": "mersemi.commands",
-    "synth": "mersemi.commands",
+    "synth": "mersemi.demo.synth_cli",
     "store": "mersemi.commands",
     "demo": "mersemi.demo.videos",
     "models": "mersemi.demo.tiny.cli",

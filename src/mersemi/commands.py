@@ -1,12 +1,10 @@
-"""Foundation subcommands: inventory, manifest, synth, store."""
+"""Foundation subcommands: inventory, manifest, store."""
 
 import argparse
 import json
 
 from .atomic import write_csv_atomic
 from .clips import Columns
-from .demo.synth import MAX_UNLABELED, SynthConfig, make_synth
-from .errors import InputError
 from .inventory import require_inventory, update_inventory
 from .manifest import label_clips
 from .store import merge_features, read_features
@@ -36,29 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-col", default=Columns.label)
     p.add_argument("--out", required=True, help="manifest CSV")
     p.set_defaults(func=_manifest)
-
-    p = sub.add_parser("synth", help="write the synthetic feature benchmark")
-    p.add_argument("--out", required=True)
-    p.add_argument(
-        "--n-unlabeled",
-        type=int,
-        default=SynthConfig.n_unlabeled,
-        help=f"unlabeled pool size (at most {MAX_UNLABELED})",
-    )
-    p.add_argument("--seed", type=int, default=SynthConfig.seed)
-    p.add_argument("--shards", type=int, default=SynthConfig.n_shards)
-    p.add_argument(
-        "--profile",
-        choices=("default", "speakers"),
-        default="default",
-        help="speakers: speaker effects in every modality, unseen test speakers, ambiguous "
-        "pool clips (mersemi.demo.synth_speakers)",
-    )
-    p.add_argument(
-        "--order",
-        help="speakers profile: modality strength, strongest first (default text,acoustic,visual)",
-    )
-    p.set_defaults(func=_synth)
 
     p = sub.add_parser("store", help="feature-store utilities")
     ssub = p.add_subparsers(dest="store_command", required=True)
@@ -96,27 +71,6 @@ def _manifest(args) -> None:
     inv = require_inventory(args.inventory)
     cols = Columns(name=args.name_col, label=args.label_col)
     write_csv_atomic(label_clips(inv.clips, args.label_csv, args.test_label_csv, cols), args.out)
-
-
-def _synth(args) -> None:
-    if args.profile == "speakers":
-        from .demo.synth_speakers import SpeakerSynthConfig, make_speaker_synth
-
-        kw = {"order": tuple(args.order.split(","))} if args.order else {}
-        cfg = SpeakerSynthConfig(
-            seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards, **kw
-        )
-        try:
-            cfg.noise()
-        except ValueError as e:
-            raise InputError(f"--order: {e}") from None
-        make_speaker_synth(args.out, cfg)
-        return
-    if args.order:
-        raise InputError("--order is an option of --profile speakers")
-    make_synth(
-        args.out, SynthConfig(seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards)
-    )
 
 
 def _merge(args) -> None:
