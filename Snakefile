@@ -13,7 +13,8 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# The schema ships in the package (mersemi.checkmodels validates with the same file).
+validate(config, "src/mersemi/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

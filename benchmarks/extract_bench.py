@@ -9,7 +9,7 @@ model runs and fills batches across clips. Model loading is excluded (models are
 per shard job). Clips are made here: a face photograph (skimage astronaut) moving over a
 background, with a sine-tone audio track.
 
-By default the models are the tiny ones (`mersemi.tiny`), on CPU. --real-size uses a
+By default the models are the tiny ones (`mersemi.demo.tiny`), on CPU. --real-size uses a
 randomly-initialised ViT-L-14 (768-dim, the real architecture) for the visual stage; use it on
 a GPU. Results go to a JSON file (benchmarks/results/ is git-ignored).
 
@@ -102,7 +102,7 @@ def bench_faces(ctx: Context) -> dict:
 
 def _visual_model(ctx: Context) -> dict:
     if not ctx.real_size:
-        from mersemi.tiny.clip import write_tiny_clip
+        from mersemi.demo.tiny.clip import write_tiny_clip
 
         return write_tiny_clip(ctx.work / "clip")
     # Real architecture, random weights: saved as a checkpoint and loaded like real weights.
@@ -156,7 +156,7 @@ def bench_audio(ctx: Context) -> dict:
 
 def _hubert_dir(ctx: Context) -> str:
     if not ctx.real_size:
-        from mersemi.tiny.hubert import write_tiny_hubert
+        from mersemi.demo.tiny.hubert import write_tiny_hubert
 
         return str(write_tiny_hubert(ctx.work / "hubert"))
     # Chinese-HuBERT-Large architecture (24 layers, 1024 wide), random weights.
@@ -213,8 +213,8 @@ def bench_acoustic(ctx: Context) -> dict:
 
 
 def bench_asr(ctx: Context) -> dict:
+    from mersemi.demo.tiny.wenet import write_tiny_wenet
     from mersemi.extract.asr import Params, WenetRecognizer
-    from mersemi.tiny.wenet import write_tiny_wenet
 
     # Always the tiny WeNet model: the released runtime models cannot be rebuilt here.
     model = ctx.models.setdefault("asr", {"model_dir": str(write_tiny_wenet(ctx.work / "wn"))})
@@ -269,9 +269,9 @@ def _asr_decoding_ms(ctx: Context, repeats: int = 5) -> dict | None:
 
 
 def bench_text(ctx: Context) -> dict:
+    from mersemi.demo.tiny.llm import write_tiny_llm
     from mersemi.extract.text import Params, TextEmbedder
     from mersemi.store import read_features
-    from mersemi.tiny.llm import write_tiny_llm
 
     model = ctx.models.setdefault("text", {"model_dir": str(write_tiny_llm(ctx.work / "llm"))})
     base = {**model, "device": ctx.device}
@@ -448,7 +448,7 @@ def bench_recipes(ctx: Context) -> dict:
                        "seconds": list(RECIPE_SECONDS)}  # fmt: skip
 
     # text (tiny LLM), sentences with spaces so verbatim vs collapsed shows
-    from mersemi.tiny.llm import write_tiny_llm
+    from mersemi.demo.tiny.llm import write_tiny_llm
 
     llm = ctx.models.setdefault("text", {"model_dir": str(write_tiny_llm(ctx.work / "llm"))})
     rng = np.random.default_rng(0)

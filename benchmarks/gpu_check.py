@@ -835,7 +835,7 @@ def _oom_backoff(P: Part, dev, model_dir) -> None:
 
 
 def part_training(P: Part, dev) -> None:
-    from mersemi.synth import MAX_UNLABELED, SynthConfig, make_synth
+    from mersemi.demo.synth import MAX_UNLABELED, SynthConfig, make_synth
     from mersemi.train.data import load_dataset
 
     smoke, work = P.args.smoke, Path(P.args.work) / "synth"

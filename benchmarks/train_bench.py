@@ -38,9 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mersemi.synth import SynthConfig, make_synth
-from mersemi.synth_speakers import SpeakerSynthConfig, make_speaker_synth
-from mersemi.train.cli import TABLE1_COLS, vote_both
+from mersemi.demo.synth import SynthConfig, make_synth
+from mersemi.demo.synth_speakers import SpeakerSynthConfig, make_speaker_synth
+from mersemi.report.table1 import TABLE1_COLS
+from mersemi.train.cli import vote_both
 from mersemi.train.data import load_dataset
 from mersemi.train.folds import stratified_folds
 from mersemi.train.params import (

@@ -14,7 +14,7 @@ from mersemi.extract.cli import stage_module
 from mersemi.params import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+SCHEMA = str(REPO / "src" / "mersemi" / "schemas" / "config.schema.yaml")
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "config.mer2024.yaml"])

@@ -9,14 +9,14 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from manifest_build import build_manifest
 
-from mersemi import demo_media as media
 from mersemi.classes import CLASSES
 from mersemi.cli import main
-from mersemi.demo import DemoConfig, class_counts, make_demo, plan
+from mersemi.demo import media
+from mersemi.demo.videos import DemoConfig, class_counts, make_demo, plan
 from mersemi.errors import InputError
 from mersemi.ffmpeg_bin import ffmpeg_exe
-from mersemi.manifest import build_manifest
 
 CFG = DemoConfig(seed=7, n_labeled=12, n_unlabeled=6, n_test=6)
 

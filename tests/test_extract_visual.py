@@ -5,12 +5,12 @@ import pytest
 from extract_media import make_media, write_shard
 
 from mersemi.cli import main
+from mersemi.demo.tiny.clip import TINY_CLIP_CONFIG, write_tiny_clip
 from mersemi.errors import InputError
 from mersemi.extract.common import reasons_path
 from mersemi.extract.faces import FacesParams, extract_faces
 from mersemi.extract.visual import ClipEncoder, VisualParams, extract_visual
 from mersemi.store import read_features
-from mersemi.tiny.clip import TINY_CLIP_CONFIG, write_tiny_clip
 
 
 @pytest.fixture(scope="module")

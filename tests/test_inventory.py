@@ -5,9 +5,9 @@ import os
 import pandas as pd
 import pytest
 
+from mersemi.clips import Columns, shard_of
 from mersemi.errors import InputError
 from mersemi.inventory import read_inventory, update_inventory
-from mersemi.manifest import Columns, shard_of
 
 
 def folders(root):

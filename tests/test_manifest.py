@@ -1,10 +1,12 @@
 import pandas as pd
 import pytest
+from manifest_build import build_manifest
 
 from mersemi.atomic import write_csv_atomic
 from mersemi.cli import main
+from mersemi.clips import shard_of
 from mersemi.errors import InputError
-from mersemi.manifest import build_manifest, read_manifest, shard_of
+from mersemi.manifest import read_manifest
 
 
 def _build(root, **kw):
@@ -89,7 +91,7 @@ def test_unreadable_csv_is_named(video_tree):
 
 
 def test_configurable_columns_and_transcripts(video_tree):
-    from mersemi.manifest import Columns
+    from mersemi.clips import Columns
 
     root = video_tree(labels=[])
     (root / "labels.csv").write_text("clip,emo\na,angry\nb,neutral\n")

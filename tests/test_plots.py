@@ -8,7 +8,7 @@ import pytest
 from mersemi.classes import CLASSES
 from mersemi.cli import main
 from mersemi.errors import InputError
-from mersemi.plots import read_reasons
+from mersemi.report.plots import read_reasons
 
 PNG = b"\x89PNG"
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
 from mersemi.classes import CLASSES
-from mersemi.report import ReportInputs, build_report
+from mersemi.report.page import ReportInputs, build_report
 
 
 def metrics(waf, test=None):

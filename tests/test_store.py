@@ -77,14 +77,16 @@ def test_merge_checks_duplicates_missing_and_parameters(tmp_path):
     s0, s1 = tmp_path / "shard-0000.h5", tmp_path / "shard-0001.h5"
     write_features(s0, meta(), ["a", "b"], feats("ab"), [True, True])
     write_features(s1, meta(), ["c"], feats("c", offset=9), [False])
-    merge_features([s0, s1], tmp_path / "m.h5", {"a": "0000", "b": "0000", "c": "0001"})
+    merge_features(
+        [s0, s1], tmp_path / "m.h5", {"a": "0000", "b": "0000", "c": "0001"}, ["0000", "0001"]
+    )
     fs = read_features(tmp_path / "m.h5")
     assert list(fs.names) == ["a", "b", "c"] and fs.valid.tolist() == [True, True, False]
     np.testing.assert_array_equal(fs.features[2], feats("c", offset=9)[0])
 
     owners = {"a": "0000", "b": "0000", "c": "0001", "d": "0001"}
     with pytest.raises(InputError, match="1 clip\\(s\\) of the inventory missing .*\\['d'\\]"):
-        merge_features([s0, s1], tmp_path / "x.h5", owners)
+        merge_features([s0, s1], tmp_path / "x.h5", owners, ["0000", "0001"])
     write_features(tmp_path / "s2.h5", meta(), ["c"], feats("c"), [True])
     with pytest.raises(InputError, match="name 'c' in both"):
         merge_features([s1, tmp_path / "s2.h5"], tmp_path / "x.h5")
@@ -99,7 +101,7 @@ def test_merge_keeps_each_clip_from_the_shard_that_owns_it(tmp_path):
     s0, s2 = tmp_path / "shard-0000.h5", tmp_path / "shard-0002.h5"
     write_features(s0, meta(), ["a", "b", "c"], feats("abc"), [True, True, True])
     write_features(s2, meta(), ["c"], feats("c", offset=5), [True])
-    merge_features([s0, s2], tmp_path / "m.h5", {"a": "0000", "c": "0002"})
+    merge_features([s0, s2], tmp_path / "m.h5", {"a": "0000", "c": "0002"}, ["0000", "0002"])
     fs = read_features(tmp_path / "m.h5")
     assert list(fs.names) == ["a", "c"]
     np.testing.assert_array_equal(fs.features[1], feats("c", offset=5)[0])
@@ -177,3 +179,42 @@ def test_disk_full_is_one_line(monkeypatch, capsys):
     assert main(["store", "merge", "a.h5", "--out", "m.h5"]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "disk full" in err and "/r/.visual.h5.12.tmp" in err
+
+
+def test_merge_needs_one_shard_id_per_file(tmp_path, capsys):
+    """The rule names each file's shard (`--shard-ids`); a missing, short or repeated list is
+    refused with a line that says so, and a shard without a file is named."""
+    from mersemi.cli import main
+
+    s0, s1 = tmp_path / "visual-a.h5", tmp_path / "visual-b.h5"
+    write_features(s0, meta(), ["a"], feats("a"), [True])
+    write_features(s1, meta(), ["c"], feats("c"), [True])
+    owners = {"a": "0000", "c": "0001"}
+    out = tmp_path / "m.h5"
+    with pytest.raises(InputError, match="need each file's shard id"):
+        merge_features([s0, s1], out, owners)
+    with pytest.raises(InputError, match=r"1 shard id\(s\) for 2 shard file\(s\)"):
+        merge_features([s0, s1], out, owners, ["0000"])
+    with pytest.raises(InputError, match="shard 0000 given twice"):
+        merge_features([s0, s1], out, owners, ["0000", "0000"])
+    with pytest.raises(
+        InputError, match=r"missing .*\['c'\] \(no file given for shard\(s\) 0001\)"
+    ):
+        merge_features([s0], out, owners, ["0000"])
+    assert not out.exists()
+    merge_features([s0, s1], out, owners, ["0000", "0001"])  # any file names will do
+    assert list(read_features(out).names) == ["a", "c"]
+
+    inv = tmp_path / "inv"
+    tree = tmp_path / "tree"
+    for d in ("labeled", "unlabeled"):
+        (tree / d).mkdir(parents=True)
+    (tree / "labeled" / "a.mp4").write_bytes(b"x")
+    argv = ["inventory", "--labeled-dir", str(tree / "labeled"), "--unlabeled-dir",
+            str(tree / "unlabeled"), "--shards", "1", "--out-dir", str(inv)]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["store", "merge", str(s0), "--inventory", str(inv), "--out", str(out)]) == 2
+    assert "shard id" in capsys.readouterr().err
+    argv = ["store", "merge", str(s0), "--inventory", str(inv), "--shard-ids", "0000", "--out",
+            str(tmp_path / "n.h5")]  # fmt: skip
+    assert main(argv) == 0

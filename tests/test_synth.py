@@ -6,9 +6,9 @@ from sklearn.metrics import f1_score
 
 from mersemi.classes import CLASSES, MER2024_TRAIN_COUNTS
 from mersemi.cli import main
+from mersemi.demo.synth import DIMS
 from mersemi.manifest import read_manifest
 from mersemi.store import load_aligned
-from mersemi.synth import DIMS
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ def _digest(path):
 
 
 def test_writers_are_deterministic(tmp_path):
-    from mersemi.tiny.hubert import write_tiny_hubert
-    from mersemi.tiny.llm import write_tiny_llm
-    from mersemi.tiny.wenet import write_tiny_wenet
+    from mersemi.demo.tiny.hubert import write_tiny_hubert
+    from mersemi.demo.tiny.llm import write_tiny_llm
+    from mersemi.demo.tiny.wenet import write_tiny_wenet
 
     again = {
         "hubert": write_tiny_hubert(tmp_path / "hubert"),

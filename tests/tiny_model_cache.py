@@ -25,11 +25,11 @@ def tiny_model(kind: str) -> Path:
     """Directory of the tiny `hubert`, `wenet` or `llm` model (seed 0), shared by all tests."""
     if kind not in _MADE:
         if kind == "hubert":
-            from mersemi.tiny.hubert import write_tiny_hubert as write
+            from mersemi.demo.tiny.hubert import write_tiny_hubert as write
         elif kind == "wenet":
-            from mersemi.tiny.wenet import write_tiny_wenet as write
+            from mersemi.demo.tiny.wenet import write_tiny_wenet as write
         else:
-            from mersemi.tiny.llm import write_tiny_llm as write
+            from mersemi.demo.tiny.llm import write_tiny_llm as write
         _MADE[kind] = write(_root() / kind, seed=0)
     return _MADE[kind]
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 from .errors import InputError
@@ -24,7 +25,8 @@ from .extract.common import stage_section
 from .extract.modelcheck import Check, bad, ok
 from .params import parse_params
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# Package data, so an installed mersemi finds it too; the Snakefile validates with this file.
+SCHEMA = resources.files("mersemi") / "schemas" / "config.schema.yaml"
 DECODES_VIDEO = ("faces", "audio")
 
 
@@ -79,7 +81,8 @@ def load_config(path: str) -> dict:
     except (OSError, yaml.YAMLError) as e:
         raise InputError(f"config {path}: cannot read ({e})") from None
     try:
-        validate(config, str(SCHEMA))
+        with resources.as_file(SCHEMA) as schema:
+            validate(config, str(schema))
     except Exception as e:  # noqa: BLE001 - snakemake's WorkflowError carries the message
         raise InputError(f"config {path}: {str(e).splitlines()[0]}") from None
     return config

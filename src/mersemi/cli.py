@@ -16,15 +16,15 @@ from .errors import InputError, file_system_error, one_line
 # imported, so `mersemi extract audio` does not pay for importing torch or OpenCV.
 COMMANDS = {
     "manifest": "mersemi.commands",
-    "synth": "mersemi.commands",
+    "synth": "mersemi.demo.synth_cli",
     "store": "mersemi.commands",
-    "demo": "mersemi.demo",
-    "models": "mersemi.tiny.cli",
+    "demo": "mersemi.demo.videos",
+    "models": "mersemi.demo.tiny.cli",
     "extract": "mersemi.extract.cli",
     "check-models": "mersemi.checkmodels",
     "train": "mersemi.train.cli",
-    "report": "mersemi.report",
-    "plots": "mersemi.plots",
+    "report": "mersemi.report.page",
+    "plots": "mersemi.report.plots",
 }
 
 

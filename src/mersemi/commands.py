@@ -1,14 +1,13 @@
-"""Foundation subcommands: inventory, manifest, synth, store."""
+"""Foundation subcommands: inventory, manifest, store."""
 
 import argparse
 import json
 
 from .atomic import write_csv_atomic
-from .errors import InputError
+from .clips import Columns
 from .inventory import require_inventory, update_inventory
-from .manifest import Columns, label_clips
+from .manifest import label_clips
 from .store import merge_features, read_features
-from .synth import MAX_UNLABELED, SynthConfig, make_synth
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,38 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="manifest CSV")
     p.set_defaults(func=_manifest)
 
-    p = sub.add_parser("synth", help="write the synthetic feature benchmark")
-    p.add_argument("--out", required=True)
-    p.add_argument(
-        "--n-unlabeled",
-        type=int,
-        default=SynthConfig.n_unlabeled,
-        help=f"unlabeled pool size (at most {MAX_UNLABELED})",
-    )
-    p.add_argument("--seed", type=int, default=SynthConfig.seed)
-    p.add_argument("--shards", type=int, default=SynthConfig.n_shards)
-    p.add_argument(
-        "--profile",
-        choices=("default", "speakers"),
-        default="default",
-        help="speakers: speaker effects in every modality, unseen test speakers, ambiguous "
-        "pool clips (mersemi.synth_speakers)",
-    )
-    p.add_argument(
-        "--order",
-        help="speakers profile: modality strength, strongest first (default text,acoustic,visual)",
-    )
-    p.set_defaults(func=_synth)
-
     p = sub.add_parser("store", help="feature-store utilities")
     ssub = p.add_subparsers(dest="store_command", required=True)
     m = ssub.add_parser("merge", help="merge per-shard files of one modality")
-    m.add_argument("shards", nargs="+")
+    m.add_argument("shards", nargs="+", help="per-shard feature files")
     m.add_argument("--out", required=True)
     m.add_argument(
         "--inventory",
         help="inventory folder: keep each clip's row from the shard that owns it, and check "
-        "that exactly the inventory's clips are present",
+        "that exactly the inventory's clips are present (needs --shard-ids)",
+    )
+    m.add_argument(
+        "--shard-ids",
+        nargs="+",
+        metavar="ID",
+        help="the shard id of each file, in the same order (e.g. 0000 0001)",
     )
     m.set_defaults(func=_merge)
     i = ssub.add_parser("info", help="print a feature file's attributes and counts as JSON")
@@ -91,30 +73,9 @@ def _manifest(args) -> None:
     write_csv_atomic(label_clips(inv.clips, args.label_csv, args.test_label_csv, cols), args.out)
 
 
-def _synth(args) -> None:
-    if args.profile == "speakers":
-        from .synth_speakers import SpeakerSynthConfig, make_speaker_synth
-
-        kw = {"order": tuple(args.order.split(","))} if args.order else {}
-        cfg = SpeakerSynthConfig(
-            seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards, **kw
-        )
-        try:
-            cfg.noise()
-        except ValueError as e:
-            raise InputError(f"--order: {e}") from None
-        make_speaker_synth(args.out, cfg)
-        return
-    if args.order:
-        raise InputError("--order is an option of --profile speakers")
-    make_synth(
-        args.out, SynthConfig(seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards)
-    )
-
-
 def _merge(args) -> None:
     owners = require_inventory(args.inventory).owners if args.inventory else None
-    merge_features(args.shards, args.out, owners)
+    merge_features(args.shards, args.out, owners, args.shard_ids)
 
 
 def _info(args) -> None:

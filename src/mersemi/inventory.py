@@ -1,7 +1,7 @@
 """The inventory: which videos exist, and which extraction shard each one belongs to.
 
 It is what extraction depends on, and nothing else is: labels, splits and test labels reach
-training only (`manifest.build_manifest`), transcripts reach the ASR/text stages of their
+training only (`manifest.label_clips`), transcripts reach the ASR/text stages of their
 own shard only. The Snakefile updates it when it loads (main process only), writing a file
 only when its content changes, so Snakemake's timestamps see exactly what an edit touched:
 
@@ -14,7 +14,7 @@ only when its content changes, so Snakemake's timestamps see exactly what an edi
     inventory/inventory.json         shards (the config's count), next_shard
 
 Shards are append-only. The first build hashes names into `shards` base shards
-(`manifest.shard_of`). Afterwards a clip keeps its shard while its file is unchanged (same
+(`clips.shard_of`). Afterwards a clip keeps its shard while its file is unchanged (same
 path, size, mtime and fingerprint: a hash of the size and the first and last 16 KiB, so a
 video replaced by `cp -p`, `tar` or `rsync -t`, which keep size and mtime, counts as changed);
 new clips, and clips whose file changed in place, go into new shards
@@ -40,8 +40,16 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_path
+from .clips import (
+    DEFAULT_COLUMNS,
+    Columns,
+    list_videos,
+    shard_file,
+    shard_id,
+    shard_of,
+    unique_names,
+)
 from .errors import InputError, shorten
-from .manifest import Columns, list_videos, shard_of, unique_names
 from .tables import read_csv_table
 
 log = logging.getLogger(__name__)
@@ -54,11 +62,6 @@ STAT = ["path", "size", "mtime_ns", "ctime_ns"]
 # What must match for a clip to keep its shard.
 SAME_FILE = ["name", "path", "size", "mtime_ns", "fingerprint"]
 FINGERPRINT_BLOCK = 16 * 1024
-DEFAULT_COLUMNS = Columns()
-
-
-def shard_id(shard: int) -> str:
-    return f"{shard:04d}"
 
 
 @dataclass(frozen=True)
@@ -269,8 +272,7 @@ def update_inventory(
 
     written = []
     for shard, group in clips.groupby("shard"):
-        sid = shard_id(shard)
-        part = out_dir / f"shard-{sid}.csv"
+        part = out_dir / shard_file(shard, ".csv")
         # A shard's clip list is fixed when the shard is made; a rebuild (new `shards`)
         # rewrites it only if its content differs.
         fresh = previous is None or previous.n_shards != n_shards or not part.is_file()
@@ -281,7 +283,7 @@ def update_inventory(
             # removing a clip does not rerun its shard's ASR and text stages.
             listed = pd.read_csv(part, usecols=["name"], dtype=str, keep_default_na=False)
             rows = texts[texts["name"].isin(set(listed["name"]))]
-            tpath = out_dir / "transcripts" / f"shard-{sid}.csv"
+            tpath = out_dir / "transcripts" / shard_file(shard, ".csv")
             if write_if_changed(tpath, _csv_bytes(rows)):
                 written.append(f"transcripts/{tpath.name}")
     if write_if_changed(out_dir / "clips.csv", _csv_bytes(clips)):

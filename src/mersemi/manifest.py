@@ -1,107 +1,23 @@
-"""The manifest: one row per video (name, path, split, label, shard) and one file per shard.
+"""The manifest: one row per video (name, path, split, label, shard), for training.
 
 Everything is validated before anything is written, so bad input leaves no partial output.
 """
 
-import hashlib
 import logging
 import os
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .classes import CLASSES
+from .clips import DEFAULT_COLUMNS, Columns, unique_names
 from .errors import InputError, shorten
-from .tables import read_csv_table
+from .tables import csv_line, read_csv_table
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".mpg", ".mpeg", ".m4v", ".wmv", ".ts"}
-)
 MANIFEST_COLUMNS = ["name", "path", "split", "label", "shard"]
 SPLITS = ("train", "unlabeled", "test")
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Column names of the input CSVs (MER2024 defaults)."""
-
-    name: str = "name"
-    label: str = "discrete"
-    text: str = "chinese"
-
-
-def shard_of(name: str, n_shards: int) -> int:
-    """Stable shard of a clip: a hash of its name alone, so adding clips never moves others."""
-    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % n_shards
-
-
-def shard_path(shard_dir: str | os.PathLike, shard: int) -> Path:
-    return Path(shard_dir) / f"shard-{shard:04d}.csv"
-
-
-def _nfc(s: str) -> str:
-    # File systems differ in Unicode normalisation (macOS stores NFD); compare names as NFC.
-    return unicodedata.normalize("NFC", s.strip())
-
-
-def _line(i: int) -> int:
-    """File line of data row i (0-based), counting the header as line 1."""
-    return i + 2
-
-
-def unique_names(df: pd.DataFrame, col: str, path: Path, what: str) -> list[str]:
-    names = [_nfc(n) for n in df[col]]
-    first: dict[str, int] = {}
-    for i, n in enumerate(names):
-        if not n:
-            raise InputError(f"{what} {path}, line {_line(i)}: empty {col!r}")
-        if n in first:
-            raise InputError(
-                f"{what} {path}, line {_line(i)}: duplicate name {shorten(n)} "
-                f"(first on line {_line(first[n])})"
-            )
-        first[n] = i
-    return names
-
-
-def list_videos(folder: str | os.PathLike, what: str) -> dict[str, Path]:
-    """Map clip name (file stem) -> path for every video in a folder (not recursive).
-
-    Dotfiles are ignored; any other file without a video extension is an error, since a stray
-    `.txt` or `.wav` in a video folder usually means the wrong folder was configured.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{what} {folder}: not a directory")
-    videos: dict[str, Path] = {}
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or entry.is_dir():
-            continue
-        try:
-            entry.name.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InputError(
-                f"{what} {folder}: file name {os.fsencode(entry.name)!r} is not valid UTF-8 "
-                "(clip names go into CSV and HDF5 files); rename it"
-            ) from None
-        if entry.suffix.lower() not in VIDEO_EXTENSIONS:
-            raise InputError(
-                f"{what} {folder}: {entry.name!r} is not a video "
-                f"(extension {entry.suffix or '(none)'!r}; expected one of "
-                f"{', '.join(sorted(VIDEO_EXTENSIONS))})"
-            )
-        name = _nfc(entry.stem)
-        if name in videos:
-            raise InputError(
-                f"{what} {folder}: duplicate name {name!r} ({videos[name].name} and {entry.name})"
-            )
-        videos[name] = entry
-    return videos
 
 
 def _read_labels(path: Path, cols: Columns, what: str) -> dict[str, str]:
@@ -112,8 +28,8 @@ def _read_labels(path: Path, cols: Columns, what: str) -> dict[str, str]:
         label = raw.strip().lower()
         if label not in CLASSES:
             raise InputError(
-                f"{what} {path}, line {_line(i)}: label {shorten(raw)} of {shorten(name)} is not "
-                f"one of {', '.join(CLASSES)}"
+                f"{what} {path}, line {csv_line(i)}: label {shorten(raw)} of {shorten(name)} "
+                f"is not one of {', '.join(CLASSES)}"
             )
         labels[name] = label
     return labels
@@ -123,7 +39,7 @@ def label_clips(
     clips: pd.DataFrame,
     label_csv: str | os.PathLike | None,
     test_label_csv: str | os.PathLike | None = None,
-    columns: Columns = Columns(),
+    columns: Columns = DEFAULT_COLUMNS,
 ) -> pd.DataFrame:
     """The manifest: the inventory's clips (name, path, source, shard) with split and label.
 
@@ -142,7 +58,7 @@ def label_clips(
         for i, name in enumerate(test_labels):
             if source.get(name) not in ("unlabeled", "test"):
                 raise InputError(
-                    f"test-label CSV {test_label_csv}, line {_line(i)}: no video named "
+                    f"test-label CSV {test_label_csv}, line {csv_line(i)}: no video named "
                     f"{shorten(name)} in the unlabeled or test video folder"
                 )
 
@@ -169,38 +85,13 @@ def _check_labels(
         if source.get(name) != "labeled":
             where = " (it is in an unlabeled or test folder)" if name in source else ""
             raise InputError(
-                f"label CSV {label_csv}, line {_line(i)}: no video named {shorten(name)} in "
+                f"label CSV {label_csv}, line {csv_line(i)}: no video named {shorten(name)} in "
                 f"the labeled video folder{where}"
             )
     for r in clips[clips["source"] == "labeled"].itertuples():
         if r.name not in labels:
             raise InputError(f"labeled video {r.path} has no row in label CSV {label_csv}")
     return labels
-
-
-def build_manifest(
-    *,
-    labeled_dir: str | os.PathLike,
-    label_csv: str | os.PathLike,
-    unlabeled_dir: str | os.PathLike,
-    n_shards: int,
-    test_dir: str | os.PathLike | None = None,
-    test_label_csv: str | os.PathLike | None = None,
-    transcript_csv: str | os.PathLike | None = None,
-    columns: Columns = Columns(),
-) -> pd.DataFrame:
-    """Validate MER2024-style inputs straight from their folders and return the manifest,
-    with clips hashed into `n_shards` shards (nothing is written). The workflow goes through
-    `mersemi.inventory` instead, which keeps shards stable as the folders change."""
-    from .inventory import read_transcripts, scan
-
-    if n_shards < 1:
-        raise InputError(f"shards must be at least 1, got {n_shards}")
-    clips = scan({"labeled": labeled_dir, "unlabeled": unlabeled_dir, "test": test_dir})
-    clips["shard"] = [shard_of(n, n_shards) for n in clips["name"]]
-    if transcript_csv:
-        read_transcripts(transcript_csv, clips, columns)
-    return label_clips(clips, label_csv, test_label_csv, columns)
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,28 +209,24 @@ def read_features(path: str | os.PathLike, modality: str | None = None) -> Featu
     return FeatureSet(meta, names, features, valid)
 
 
-def shard_of_path(path: str | os.PathLike) -> str:
-    """The shard id in a shard file's name (`.../shard-0007.h5` -> `0007`)."""
-    m = re.fullmatch(r"shard-(\w+)", Path(path).stem)
-    if not m:
-        raise InputError(f"{path}: not a shard file (expected a name like shard-0007.h5)")
-    return m[1]
-
-
 def merge_features(
     shard_paths: Sequence[str | os.PathLike],
     out: str | os.PathLike,
     owners: Mapping[str, str] | None = None,
+    shard_ids: Sequence[str] | None = None,
 ) -> FeatureMeta:
     """Merge per-shard files of one modality into one file, checking that they belong together.
 
     Refuses shards made with different parameters (digest) and duplicate names across shards.
-    With `owners` (clip name -> shard id, from the inventory), a file keeps only the rows of
-    clips its shard owns (stale rows of removed clips, or of clips re-extracted in a newer
-    shard, are dropped) and every owned clip must be present.
+    With `owners` (clip name -> shard id, from the inventory) and `shard_ids` (the shard of
+    each file, in order, as the workflow knows it), a file keeps only the rows of clips its
+    shard owns (stale rows of removed clips, or of clips re-extracted in a newer shard, are
+    dropped) and every owned clip must be present.
     """
     if not shard_paths:
         raise InputError(f"merge into {out}: no shard files given")
+    if owners is not None:
+        _check_shard_ids(shard_paths, shard_ids, out)
     metas = [read_meta(p) for p in shard_paths]
     first = metas[0]
     for p, m in zip(shard_paths, metas, strict=True):
@@ -243,13 +238,13 @@ def merge_features(
             )
     keep: list[np.ndarray] = []
     owner: dict[str, str] = {}
-    for p in shard_paths:
+    for i, p in enumerate(shard_paths):
         with _open(Path(p)) as f:
             names = f["names"].asstr()[:]
         if owners is None:
             mask = np.ones(len(names), bool)
         else:
-            shard = shard_of_path(p)
+            shard = shard_ids[i]
             mask = np.array([owners.get(n) == shard for n in names], bool)
         for n in names[mask]:
             if n in owner:
@@ -259,9 +254,11 @@ def merge_features(
     if owners is not None:
         missing = sorted(owners.keys() - owner.keys())
         if missing:
+            absent = sorted({owners[n] for n in missing} - set(shard_ids))
             raise InputError(
                 f"merge into {out}: {len(missing)} clip(s) of the inventory missing from "
                 f"their shard files: {missing[:5]}"
+                + (f" (no file given for shard(s) {', '.join(absent[:5])})" if absent else "")
             )
     total = sum(int(m.sum()) for m in keep)
     with FeatureWriter(out, first, total) as w:
@@ -279,6 +276,24 @@ def merge_features(
         dropped,
     )
     return first
+
+
+def _check_shard_ids(
+    shard_paths: Sequence[str | os.PathLike], shard_ids: Sequence[str] | None, out
+) -> None:
+    """One distinct shard id per file: which rows a file keeps depends on it."""
+    if shard_ids is None:
+        raise InputError(f"merge into {out}: the inventory's owners need each file's shard id")
+    if len(shard_ids) != len(shard_paths):
+        raise InputError(
+            f"merge into {out}: {len(shard_ids)} shard id(s) for {len(shard_paths)} shard "
+            f"file(s); give one id per file, in the same order"
+        )
+    seen: dict[str, str | os.PathLike] = {}
+    for sid, p in zip(shard_ids, shard_paths, strict=True):
+        if sid in seen:
+            raise InputError(f"merge into {out}: shard {sid} given twice ({seen[sid]} and {p})")
+        seen[sid] = p
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,11 @@ import pandas as pd
 from .errors import InputError, shorten
 
 
+def csv_line(i: int) -> int:
+    """File line of data row i (0-based), counting the header as line 1."""
+    return i + 2
+
+
 def read_csv_table(path: str | os.PathLike, required: list[str], what: str) -> pd.DataFrame:
     """Read a user CSV as strings; errors name the file and the missing columns."""
     path = Path(path)

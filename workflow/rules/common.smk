@@ -10,13 +10,14 @@ from snakemake.settings.types import DeploymentMethod
 # This checkout's package, whatever `mersemi` the interpreter has installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from mersemi.clips import SHARD_STEM, Columns
 from mersemi.codedigest import code_digest
 from mersemi.configcheck import check_config
 from mersemi.errors import InputError, file_system_error, one_line
 from mersemi.extract.cli import STAGES
 from mersemi.extract.common import stage_section
 from mersemi.inventory import read_inventory, update_inventory
-from mersemi.manifest import Columns, label_clips
+from mersemi.manifest import label_clips
 from mersemi.train.folds import check_folds
 from mersemi.train.params import config_folds
 
@@ -39,8 +40,9 @@ BENCH = RESULTS / "benchmarks"
 DATA = config["data"]
 INVENTORY_DIR = RESULTS / "inventory"
 CLIPS = INVENTORY_DIR / "clips.csv"
-SHARD_CSV = INVENTORY_DIR / "shard-{shard}.csv"
-TRANSCRIPTS_CSV = INVENTORY_DIR / "transcripts" / "shard-{shard}.csv"
+# Per-shard files are named by mersemi.clips (SHARD_STEM keeps `{shard}` as the wildcard).
+SHARD_CSV = INVENTORY_DIR / f"{SHARD_STEM}.csv"
+TRANSCRIPTS_CSV = INVENTORY_DIR / "transcripts" / f"{SHARD_STEM}.csv"
 MANIFEST = RESULTS / "manifest.csv"
 SPLITS = RESULTS / "splits.csv"  # the manifest without labels (pretraining)
 CHECKS = RESULTS / "checks"
@@ -78,7 +80,7 @@ def load_inventory():
     columns = Columns(name=DATA["columns"]["name"], text=DATA["columns"]["text"])
     try:
         if DATA["demo"]:
-            from mersemi.demo import ensure_demo
+            from mersemi.demo.videos import ensure_demo
 
             ensure_demo(Path(DATA["label_csv"]).parent, DATA["demo_seed"])
         return update_inventory(

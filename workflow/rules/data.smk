@@ -56,7 +56,7 @@ if MODELS["tiny"]:
             "../../envs/models.yaml"
         params:
             out=lambda wc, output: Path(output[0]).parent,
-            code=code_digest("mersemi.tiny.cli"),
+            code=code_digest("mersemi.demo.tiny.cli"),
         shell:
             "python -m mersemi models tiny --out {params.out:q} 2> {log:q}"
 

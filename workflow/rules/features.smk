@@ -84,7 +84,7 @@ rule text:
 
 rule merge_features:
     input:
-        shards=expand(FEATURES / "{{modality}}" / "shard-{shard}.h5", shard=SHARDS),
+        shards=expand(FEATURES / "{{modality}}" / f"{SHARD_STEM}.h5", shard=SHARDS),
         clips=CLIPS,
     output:
         FEATURES / "{modality}.h5",
@@ -96,8 +96,10 @@ rule merge_features:
         "../../envs/media.yaml"
     params:
         inventory=INVENTORY_DIR,
+        # The shard of each file, in the order of input.shards (same expand over SHARDS).
+        ids=SHARDS,
         code=code_digest("mersemi.commands"),
     shell:
         "python -m mersemi store merge {input.shards:q} --inventory {params.inventory:q}"
-        " --out {output:q}"
+        " --shard-ids {params.ids:q} --out {output:q}"
         " 2> {log:q}"

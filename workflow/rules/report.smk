@@ -41,7 +41,7 @@ rule report:
             if MODELS["tiny"]
             else ""
         ),
-        code=code_digest("mersemi.report"),
+        code=code_digest("mersemi.report.page"),
     shell:
         "python -m mersemi report --manifest {input.manifest:q} {params.stages} {params.folds}"
         " {params.ablations}"
@@ -93,7 +93,7 @@ rule plots:
         reasons=" ".join(
             shell_quote(f"{m}={FEATURES / m}") for m in ("visual", "acoustic", "text")
         ),
-        code=code_digest("mersemi.plots"),
+        code=code_digest("mersemi.report.plots"),
     shell:
         "(python -m mersemi plots training --metrics baseline={input.baseline:q}"
         " 'MR-CCL step 1'={input.step1:q} 'MR-CCL step 2'={input.step2:q} --out {output.training:q}"

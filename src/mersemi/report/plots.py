@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
-from .classes import CLASSES
-from .errors import InputError
+from ..atomic import atomic_path
+from ..classes import CLASSES
+from ..errors import InputError
 
 
 def _plt():

@@ -1,6 +1,6 @@
 """Second synthetic profile (`mersemi synth --profile speakers`): speaker-structured features.
 
-The default profile (`mersemi.synth`) draws every clip independently and makes audio the
+The default profile (`mersemi.demo.synth`) draws every clip independently and makes audio the
 strongest modality; the method's defaults were tuned on it. This profile has the structure of
 the MER2024 data that the default lacks:
 
@@ -9,7 +9,7 @@ the MER2024 data that the default lacks:
   every modality, so identity shows in all three. Speakers have their own class mix
   (Dirichlet around the labeled mix), so speaker and class are correlated in training.
 - **A test split of unseen speakers** (disjoint from the labeled and unlabeled speakers) with
-  a shifted class mix (`mersemi.synth.TEST_MIX`), hidden in the pool like MER2024's.
+  a shifted class mix (`mersemi.demo.synth.TEST_MIX`), hidden in the pool like MER2024's.
 - **Ambiguous pool clips.** A share (`ambiguous`, 30 %) of the unlabeled clips are two-class
   mixtures: their class mean is (1 - lam) mu_a + lam mu_b with lam ~ U(0.3, 0.5); the hidden
   label is the majority class a. Test clips are not mixtures.
@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .atomic import write_csv_atomic
-from .classes import CLASSES, MER2024_TRAIN_COUNTS
-from .store import FeatureMeta, FeatureWriter
+from ..atomic import write_csv_atomic
+from ..classes import CLASSES, MER2024_TRAIN_COUNTS
+from ..store import FeatureMeta, FeatureWriter
 from .synth import DIMS, MAX_UNLABELED, N_TEST, TEST_MIX, _counts, _labels, write_tables
 
 log = logging.getLogger(__name__)

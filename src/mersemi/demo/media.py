@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .classes import CLASSES
+from ..classes import CLASSES
 
 FRAME_SIZE = 160  # square frames, even (yuv420p)
 FPS = 12

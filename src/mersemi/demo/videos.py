@@ -10,7 +10,7 @@
     DIR/demo.json                       the parameters that made it
 
 Clips are 2-3 s of 160x160 H.264 video at 12 fps with a 16 kHz mono AAC track, made from the face
-photographs shipped with scikit-image, with per-class visual and audio cues (demo_media.py) and
+photographs shipped with scikit-image, with per-class visual and audio cues (`media`) and
 per-class Chinese wording. The same seed and counts give byte-identical files with the same
 ffmpeg binary (single-threaded encoders, bitexact flags, no metadata).
 """
@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import demo_media as media
-from .atomic import atomic_path, write_csv_atomic
-from .classes import CLASSES, MER2024_TRAIN_COUNTS
-from .errors import InputError
-from .ffmpeg_bin import ffmpeg_exe
+from ..atomic import atomic_path, write_csv_atomic
+from ..classes import CLASSES, MER2024_TRAIN_COUNTS
+from ..errors import InputError
+from ..ffmpeg_bin import ffmpeg_exe
+from . import media
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ...atomic import atomic_path
 
 TINY_CLIP_NAME = "mersemi-tiny-vit"
 

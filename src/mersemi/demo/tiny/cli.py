@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ...atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_path
-from .classes import CLASSES
-from .errors import InputError
-from .manifest import read_manifest
-from .store import read_features
+from ..atomic import atomic_path
+from ..classes import CLASSES
+from ..errors import InputError
+from ..manifest import read_manifest
+from ..store import read_features
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;color:#222}

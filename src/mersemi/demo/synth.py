@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import write_csv_atomic
-from .classes import CLASSES, MER2024_TRAIN_COUNTS
-from .manifest import shard_of
-from .store import FeatureMeta, FeatureWriter
+from ..atomic import write_csv_atomic
+from ..classes import CLASSES, MER2024_TRAIN_COUNTS
+from ..clips import shard_of
+from ..store import FeatureMeta, FeatureWriter
 
 log = logging.getLogger(__name__)
 
