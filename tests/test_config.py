@@ -32,6 +32,8 @@ def test_shipped_config_is_valid(name):
         ({"pseudo": {"thresholds": {"sad": 1.5}}}, "sad=1.5 must be a number in"),
         ({"pseudo": {"thresholds": {"worried": -1}}}, "worried=-1 must be a number in"),
         ({"step2": {"lr": "fast"}}, "train.step2: lr='fast'"),
+        # the workflow names each fine-tuning job's step itself
+        ({"step2": {"step": 1}}, "train.step2: step is not an option here"),
         ({"vote": {"use": "best"}}, "train.vote: use must be paper or fitted"),
         # ranges: each failure names the key, the value and what is allowed
         ({"finetune": {"lr": -1}}, r"train.finetune: lr=-1 must be > 0 and finite"),

@@ -90,12 +90,9 @@ def resolved(line: str):
     given = json.loads(words[words.index("--params") + 1])
     if command[0] == "extract":
         return command, parse_params(stage_module(command[1]).Params, given)
-    base = (
-        tp.step2_defaults()
-        if "--step" in words and words[words.index("--step") + 1] == "2"
-        else None
-    )
-    return command, tp.parse_params(STEP_CLASSES[command[1]], given, base)
+    if command[1] == "finetune":  # the step is named in --params, as the CLI reads it
+        return command, tp.parse_finetune(given)
+    return command, tp.parse_params(STEP_CLASSES[command[1]], given)
 
 
 def test_nothing_of_the_demo_is_planned(plan):

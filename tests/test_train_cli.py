@@ -323,3 +323,20 @@ def test_probe_cli_and_table1_row(store, tmp_path):
     t = pd.read_csv(o / "t.csv").iloc[0]
     assert t["cv_waf"] == pytest.approx(round(100 * m["cv"]["waf"], 2))
     assert pd.isna(t["cv_waf_auto"])
+
+
+def test_the_finetune_step_comes_from_the_flag_or_the_params_and_they_agree():
+    """The workflow names the step in --params; --step says the same from the command line.
+    Either way the step's defaults apply under the given values, and a contradiction stops."""
+    from mersemi.errors import InputError
+    from mersemi.train.params import job_params, parse_finetune
+
+    assert parse_finetune('{"step": 2}') == parse_finetune("{}", 2)
+    assert (parse_finetune('{"step": 2}').lr, parse_finetune("{}").lr) == (5e-5, 1e-4)
+    assert parse_finetune('{"step": 2, "lr": 0.1}', 2).oversample_target == 1000
+    with pytest.raises(InputError, match="step=2 contradicts --step 1"):
+        parse_finetune('{"step": 2}', 1)
+    train = {"common": {"seed": 3}, "finetune": {"lr": 0.1}, "step2": {"epochs": 2}}
+    assert job_params(train, "step2", variant="no_nee", seed=7) == {
+        "seed": 7, "lr": 0.1, "epochs": 2, "step": 2, "nee": False,
+    }  # fmt: skip

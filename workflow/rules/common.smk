@@ -1,6 +1,7 @@
 # Shared paths and helpers, and the inventory of the input videos (mersemi.inventory).
 import json
 import logging
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from mersemi.extract.common import stage_section
 from mersemi.inventory import read_inventory, update_inventory
 from mersemi.manifest import label_clips
 from mersemi.train.folds import check_folds
-from mersemi.train.params import config_folds
+from mersemi.train.params import VARIANTS, config_folds, job_params, train_seeds
 
 # Rules run `python -m mersemi` from this checkout, also inside conda envs (envs/*.yaml hold
 # the dependencies only). Without conda, `python` is the interpreter running Snakemake, so
@@ -147,7 +148,7 @@ def labelled(flag, rows):
 TRAIN = config["train"]
 T = RESULTS / "train"
 # Seeds of the whole training chain (folds, initialisation, batches); Table 1 is mean ± std.
-TRAIN_SEEDS = TRAIN.get("seeds", [TRAIN["common"].get("seed", 0)])
+TRAIN_SEEDS = train_seeds(TRAIN)
 
 
 def check_labels():
@@ -169,44 +170,64 @@ def check_labels():
 check_labels()
 
 
-def seed_dir(seed):
+def chain_dir(seed):
+    """One training chain per seed: the first seed's under T (so a one-seed config keeps its
+    paths), each other's under T/seed<N>."""
     return T if seed == TRAIN_SEEDS[0] else T / f"seed{seed}"
+
+
+# The train rules' `{seed}` wildcard is what a chain's folder adds to T (nothing for the
+# first seed), constrained to the configured seeds: a group, never an empty regex, which
+# Snakemake would take for no constraint.
+SEED_SUFFIX = {str(chain_dir(s)).removeprefix(str(T)): s for s in TRAIN_SEEDS}
+SEED_WILDCARD = "(?:" + "|".join(map(re.escape, SEED_SUFFIX)) + ")"
+# `seed=SEED` in a rule: the path pattern of the job's own chain.
+SEED = "{seed}"
+
+
+def seed_of(wildcards):
+    """The seed of a train job, from its `{seed}` wildcard."""
+    return SEED_SUFFIX[wildcards.seed]
+
+
+def run_path(*parts, seed=None):
+    """A training output, `parts` under the chain of `seed`: an int, None for the first seed
+    (whose chain the submission and the report read) or SEED (the rule's wildcard); e.g.
+    run_path("full", "step2", "vote", "metrics.json")."""
+    if seed == SEED:
+        return Path(f"{T}{SEED}", *parts)
+    return chain_dir(TRAIN_SEEDS[0] if seed is None else seed).joinpath(*parts)
 
 
 FEATURE_FILES = {m: FEATURES / f"{m}.h5" for m in ("acoustic", "visual", "text")}
 TRAIN_CODE = code_digest("mersemi.train.cli")
-# Ablations (paper, Table 1): the params each variant overrides, and its pretraining.
-VARIANTS = {
-    "full": {},
-    "no_pretrain": {"pretrained": False},
-    "no_nee": {"nee": False},
-    "no_oversample": {"oversample": False},
-    "no_pseudo": {},
-}
 # w/o pseudo labels: step 2 of the full method's step-1 models, same schedule, no pseudo labels.
 STEP1_OF = {"no_pseudo": "full"}
 
 
-def train_params(step, **extra):
-    common = TRAIN["common"] if step in ("pretrain", "baseline", "finetune") else {}
-    return as_json(common | TRAIN[step] | extra)
+def train_params(job, **kw):
+    """A train job's `--params` JSON (train.params.job_params: the one merge of the config's
+    sections, the fine-tuning step, a variant's overrides)."""
+    return as_json(job_params(TRAIN, job, **kw))
 
 
-def pretrain_of(variant, base=T):
-    return base / "pretrain" / ("no_nee" if variant == "no_nee" else "nee") / "model.pt"
+def pretrain_of(variant, seed):
+    nee = "no_nee" if variant == "no_nee" else "nee"
+    return run_path("pretrain", nee, "model.pt", seed=seed)
 
 
-def finetune_inputs(step, base=T):
+def finetune_inputs(step):
     def inputs(wc):
         files = {**FEATURE_FILES, "manifest": MANIFEST}
         if VARIANTS[wc.variant].get("pretrained", True):
-            files["pretrained"] = pretrain_of(wc.variant, base)
+            files["pretrained"] = pretrain_of(wc.variant, seed_of(wc))
         if step == 2:
-            files["init"] = (
-                base / STEP1_OF.get(wc.variant, wc.variant) / "step1" / "model.pt"
-            )
+            step1 = STEP1_OF.get(wc.variant, wc.variant)
+            files["init"] = run_path(step1, "step1", "model.pt", seed=seed_of(wc))
             if wc.variant != "no_pseudo":
-                files["pseudo"] = base / wc.variant / "pseudo" / "labels.csv"
+                files["pseudo"] = run_path(
+                    wc.variant, "pseudo", "labels.csv", seed=seed_of(wc)
+                )
         return files
 
     return inputs
@@ -220,37 +241,37 @@ def finetune_flags(wc, input):
     )
 
 
-# Table 1: label -> metrics JSON, in the paper's row order.
-ABLATION_ROWS = {
-    "MER2024 baseline": T / "baseline" / "metrics.json",
-    "MR-CCL (full)": T / "full" / "step2" / "vote" / "metrics.json",
-    "w/o contrastive pretraining": T
-    / "no_pretrain"
-    / "step2"
-    / "vote"
-    / "metrics.json",
-    "w/o NEE": T / "no_nee" / "step2" / "vote" / "metrics.json",
-    "w/o pseudo labels": T / "no_pseudo" / "step2" / "vote" / "metrics.json",
-    "w/o oversampling": T / "no_oversample" / "step2" / "vote" / "metrics.json",
+VOTED = ("step2", "vote", "metrics.json")
+# Table 1: label -> each chain's metrics JSON, in the paper's row order, with the linear
+# probe after the MER2024 baseline (does the deep model earn its cost?).
+TABLE1 = {
+    "MER2024 baseline": ("baseline", "metrics.json"),
+    "Linear probe (logistic regression)": ("probe", "metrics.json"),
+    "MR-CCL (full)": ("full", *VOTED),
+    "w/o contrastive pretraining": ("no_pretrain", *VOTED),
+    "w/o NEE": ("no_nee", *VOTED),
+    "w/o pseudo labels": ("no_pseudo", *VOTED),
+    "w/o oversampling": ("no_oversample", *VOTED),
 }
 
 
-# The same rows over every seed (the ablations rule averages them).
-ABLATION_SEED_ROWS = {
-    label: [seed_dir(s) / Path(path).relative_to(T) for s in TRAIN_SEEDS]
-    for label, path in ABLATION_ROWS.items()
-}
+def table1_rows(seeds):
+    """Table 1's rows over `seeds`: label -> one metrics JSON per seed."""
+    return {
+        label: [run_path(*parts, seed=s) for s in seeds]
+        for label, parts in TABLE1.items()
+    }
 
 
 # ---- report (report.smk)
 
 REPORT_STAGES = {
-    "MER2024 baseline": T / "baseline" / "metrics.json",
-    "MR-CCL step 1 (voted)": T / "full" / "step1" / "vote" / "metrics.json",
-    "MR-CCL step 2 (voted)": T / "full" / "step2" / "vote" / "metrics.json",
+    "MER2024 baseline": run_path("baseline", "metrics.json"),
+    "MR-CCL step 1 (voted)": run_path("full", "step1", "vote", "metrics.json"),
+    "MR-CCL step 2 (voted)": run_path("full", *VOTED),
 }
 # Training-fold class distributions (after oversampling and pseudo labels).
 REPORT_FOLDS = {
-    "step 1 training folds": T / "full" / "step1" / "metrics.json",
-    "step 2 training folds": T / "full" / "step2" / "metrics.json",
+    "step 1 training folds": run_path("full", "step1", "metrics.json"),
+    "step 2 training folds": run_path("full", "step2", "metrics.json"),
 }

@@ -1,27 +1,119 @@
 # Training: pretraining, baseline, step 1, pseudo labels, step 2, voting, ablations.
 # Every step reads the merged features; `{variant}` is the full method or one ablation.
-# One chain per seed of `train.seeds`: the first under T, the others under T/seed<N> (rule
-# names get a _seed<N> suffix), so Table 1 can report mean ± std over seeds.
+# One chain per seed of `train.seeds` (the `{seed}` wildcard, common.smk: run_path), so
+# Table 1 can report mean ± std over seeds.
 
-for _seed in TRAIN_SEEDS:
-    _TS = seed_dir(_seed)
-    _SFX = "" if _TS == T else f"_seed{_seed}"
+
+wildcard_constraints:
+    seed=SEED_WILDCARD,
+    variant="|".join(VARIANTS),
+
+
+rule pretrain:
+    input:
+        **FEATURE_FILES,
+        manifest=SPLITS,
+    output:
+        model=run_path("pretrain", "{pt}", "model.pt", seed=SEED),
+        metrics=run_path("pretrain", "{pt}", "metrics.json", seed=SEED),
+    log:
+        LOGS / "train{seed}/pretrain_{pt}.log",
+    benchmark:
+        BENCH / "train{seed}/pretrain_{pt}.tsv"
+    wildcard_constraints:
+        pt="nee|no_nee",
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    params:
+        p=lambda wc: train_params("pretrain", nee=wc.pt == "nee", seed=seed_of(wc)),
+        code=TRAIN_CODE,
+    shell:
+        "python -m mersemi train pretrain --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+        " --manifest {input.manifest:q}"
+        " --out-checkpoint {output.model:q} --out-metrics {output.metrics:q}"
+        " --params {params.p:q} 2> {log:q}"
+
+
+rule baseline:
+    input:
+        **FEATURE_FILES,
+        manifest=MANIFEST,
+    output:
+        model=run_path("baseline", "model.pt", seed=SEED),
+        predictions=run_path("baseline", "predictions.csv", seed=SEED),
+        metrics=run_path("baseline", "metrics.json", seed=SEED),
+    log:
+        LOGS / "train{seed}/baseline.log",
+    benchmark:
+        BENCH / "train{seed}/baseline.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    params:
+        p=lambda wc: train_params("baseline", seed=seed_of(wc)),
+        code=TRAIN_CODE,
+    shell:
+        "python -m mersemi train baseline --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+        " --manifest {input.manifest:q}"
+        " --out-checkpoint {output.model:q} --out-predictions {output.predictions:q}"
+        " --out-metrics {output.metrics:q} --params {params.p:q} 2> {log:q}"
+
+
+rule probe:
+    input:
+        **FEATURE_FILES,
+        manifest=MANIFEST,
+    output:
+        predictions=run_path("probe", "predictions.csv", seed=SEED),
+        metrics=run_path("probe", "metrics.json", seed=SEED),
+    log:
+        LOGS / "train{seed}/probe.log",
+    benchmark:
+        BENCH / "train{seed}/probe.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    params:
+        p=lambda wc: train_params("probe", seed=seed_of(wc)),
+        code=TRAIN_CODE,
+    shell:
+        "python -m mersemi train probe --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+        " --manifest {input.manifest:q}"
+        " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q}"
+        " --params {params.p:q} 2> {log:q}"
+
+
+# Steps 1 and 2: the step is named in --params (train.params.parse_finetune applies its
+# defaults), so no flag can disagree with it.
+for _step, _job in ((1, "finetune"), (2, "step2")):
 
     rule:
         name:
-            f"pretrain{_SFX}"
+            f"finetune_step{_step}"
         input:
-            **FEATURE_FILES,
-            manifest=SPLITS,
+            unpack(finetune_inputs(_step)),
         output:
-            model=_TS / "pretrain" / "{pt}" / "model.pt",
-            metrics=_TS / "pretrain" / "{pt}" / "metrics.json",
+            model=run_path("{variant}", f"step{_step}", "model.pt", seed=SEED),
+            predictions=run_path(
+                "{variant}", f"step{_step}", "predictions.csv", seed=SEED
+            ),
+            metrics=run_path("{variant}", f"step{_step}", "metrics.json", seed=SEED),
         log:
-            LOGS / f"train/pretrain{_SFX}_{{pt}}.log",
+            LOGS / f"train{{seed}}/{{variant}}_step{_step}.log",
         benchmark:
-            BENCH / f"train/pretrain{_SFX}_{{pt}}.tsv"
-        wildcard_constraints:
-            pt="nee|no_nee",
+            BENCH / f"train{{seed}}/{{variant}}_step{_step}.tsv"
         conda:
             "../../envs/train.yaml"
         threads: 2
@@ -30,175 +122,75 @@ for _seed in TRAIN_SEEDS:
             mem_mb=16000,
             runtime=240,
         params:
-            p=lambda wc, seed=_seed: train_params(
-                "pretrain", nee=wc.pt == "nee", seed=seed
+            p=lambda wc, job=_job: train_params(
+                job, variant=wc.variant, seed=seed_of(wc)
             ),
+            flags=finetune_flags,
             code=TRAIN_CODE,
         shell:
-            "python -m mersemi train pretrain --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
-            " --manifest {input.manifest:q}"
-            " --out-checkpoint {output.model:q} --out-metrics {output.metrics:q}"
-            " --params {params.p:q} 2> {log:q}"
-
-    rule:
-        name:
-            f"baseline{_SFX}"
-        input:
-            **FEATURE_FILES,
-            manifest=MANIFEST,
-        output:
-            model=_TS / "baseline" / "model.pt",
-            predictions=_TS / "baseline" / "predictions.csv",
-            metrics=_TS / "baseline" / "metrics.json",
-        log:
-            LOGS / f"train/baseline{_SFX}.log",
-        benchmark:
-            BENCH / f"train/baseline{_SFX}.tsv"
-        conda:
-            "../../envs/train.yaml"
-        threads: 2
-        resources:
-            gpu=1,
-            mem_mb=16000,
-            runtime=120,
-        params:
-            p=train_params("baseline", seed=_seed),
-            code=TRAIN_CODE,
-        shell:
-            "python -m mersemi train baseline --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
-            " --manifest {input.manifest:q}"
-            " --out-checkpoint {output.model:q} --out-predictions {output.predictions:q}"
-            " --out-metrics {output.metrics:q} --params {params.p:q} 2> {log:q}"
-
-    rule:
-        name:
-            f"probe{_SFX}"
-        input:
-            **FEATURE_FILES,
-            manifest=MANIFEST,
-        output:
-            predictions=_TS / "probe" / "predictions.csv",
-            metrics=_TS / "probe" / "metrics.json",
-        log:
-            LOGS / f"train/probe{_SFX}.log",
-        benchmark:
-            BENCH / f"train/probe{_SFX}.tsv"
-        conda:
-            "../../envs/train.yaml"
-        threads: 1
-        resources:
-            mem_mb=16000,
-            runtime=60,
-        params:
-            p=as_json((TRAIN.get("probe") or {}) | {"seed": _seed}),
-            code=TRAIN_CODE,
-        shell:
-            "python -m mersemi train probe --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
-            " --manifest {input.manifest:q}"
+            "python -m mersemi train finetune --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+            " --manifest {input.manifest:q} {params.flags} --out-checkpoint {output.model:q}"
             " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q}"
             " --params {params.p:q} 2> {log:q}"
 
-    for _step in (1, 2):
 
-        rule:
-            name:
-                f"finetune_step{_step}{_SFX}"
-            input:
-                unpack(finetune_inputs(_step, _TS)),
-            output:
-                model=_TS / "{variant}" / f"step{_step}" / "model.pt",
-                predictions=_TS / "{variant}" / f"step{_step}" / "predictions.csv",
-                metrics=_TS / "{variant}" / f"step{_step}" / "metrics.json",
-            log:
-                LOGS / f"train/{{variant}}{_SFX}_step{_step}.log",
-            benchmark:
-                BENCH / f"train/{{variant}}{_SFX}_step{_step}.tsv"
-            wildcard_constraints:
-                variant="|".join(VARIANTS),
-            conda:
-                "../../envs/train.yaml"
-            threads: 2
-            resources:
-                gpu=1,
-                mem_mb=16000,
-                runtime=240,
-            params:
-                p=lambda wc, step=_step, seed=_seed: train_params(
-                    "finetune",
-                    **(TRAIN["step2"] if step == 2 else {}),
-                    **VARIANTS[wc.variant],
-                    seed=seed,
-                ),
-                flags=finetune_flags,
-                step=_step,
-                code=TRAIN_CODE,
-            shell:
-                "python -m mersemi train finetune --step {params.step} --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
-                " --manifest {input.manifest:q} {params.flags} --out-checkpoint {output.model:q}"
-                " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q}"
-                " --params {params.p:q} 2> {log:q}"
+rule pseudo_labels:
+    input:
+        **({"truth": DATA["pool_truth_csv"]} if DATA["pool_truth_csv"] else {}),
+        mrccl=run_path("{variant}", "step1", "vote", "predictions.csv", seed=SEED),
+        baseline=run_path("baseline", "predictions.csv", seed=SEED),
+    output:
+        labels=run_path("{variant}", "pseudo", "labels.csv", seed=SEED),
+        audit=run_path("{variant}", "pseudo", "audit.json", seed=SEED),
+        sweep=run_path("{variant}", "pseudo", "sweep.csv", seed=SEED),
+    log:
+        LOGS / "train{seed}/{variant}_pseudo.log",
+    conda:
+        "../../envs/train.yaml"
+    params:
+        p=train_params("pseudo"),
+        truth=lambda wc, input: (
+            f"--truth {shell_quote(input.truth)}" if "truth" in input.keys() else ""
+        ),
+        code=TRAIN_CODE,
+    shell:
+        "python -m mersemi train pseudo --mrccl {input.mrccl:q} --baseline {input.baseline:q}"
+        " {params.truth} --out {output.labels:q} --out-audit {output.audit:q} --out-sweep {output.sweep:q}"
+        " --params {params.p:q} 2> {log:q}"
 
-    rule:
-        name:
-            f"pseudo_labels{_SFX}"
-        input:
-            **({"truth": DATA["pool_truth_csv"]} if DATA["pool_truth_csv"] else {}),
-            mrccl=_TS / "{variant}" / "step1" / "vote" / "predictions.csv",
-            baseline=_TS / "baseline" / "predictions.csv",
-        output:
-            labels=_TS / "{variant}" / "pseudo" / "labels.csv",
-            audit=_TS / "{variant}" / "pseudo" / "audit.json",
-            sweep=_TS / "{variant}" / "pseudo" / "sweep.csv",
-        log:
-            LOGS / f"train/{{variant}}{_SFX}_pseudo.log",
-        wildcard_constraints:
-            variant="|".join(VARIANTS),
-        conda:
-            "../../envs/train.yaml"
-        params:
-            p=train_params("pseudo"),
-            truth=lambda wc, input: (
-                f"--truth {shell_quote(input.truth)}"
-                if "truth" in input.keys()
-                else ""
-            ),
-            code=TRAIN_CODE,
-        shell:
-            "python -m mersemi train pseudo --mrccl {input.mrccl:q} --baseline {input.baseline:q}"
-            " {params.truth} --out {output.labels:q} --out-audit {output.audit:q} --out-sweep {output.sweep:q}"
-            " --params {params.p:q} 2> {log:q}"
 
-    rule:
-        name:
-            f"vote{_SFX}"
-        input:
-            _TS / "{variant}" / "{step}" / "predictions.csv",
-        output:
-            predictions=_TS / "{variant}" / "{step}" / "vote" / "predictions.csv",
-            metrics=_TS / "{variant}" / "{step}" / "vote" / "metrics.json",
-            submission=_TS / "{variant}" / "{step}" / "vote" / "submission.csv",
-            status=_TS / "{variant}" / "{step}" / "vote" / "submission_status.csv",
-        log:
-            LOGS / f"train/{{variant}}{_SFX}_{{step}}_vote.log",
-        wildcard_constraints:
-            step="step1|step2",
-            variant="|".join(VARIANTS),
-        conda:
-            "../../envs/train.yaml"
-        params:
-            p=train_params("vote"),
-            code=TRAIN_CODE,
-        shell:
-            "python -m mersemi train vote --predictions {input:q} --out-predictions {output.predictions:q}"
-            " --out-metrics {output.metrics:q} --out-submission {output.submission:q}"
-            " --out-status {output.status:q} --params {params.p:q} 2> {log:q}"
+rule vote:
+    input:
+        run_path("{variant}", "{step}", "predictions.csv", seed=SEED),
+    output:
+        predictions=run_path(
+            "{variant}", "{step}", "vote", "predictions.csv", seed=SEED
+        ),
+        metrics=run_path("{variant}", "{step}", "vote", "metrics.json", seed=SEED),
+        submission=run_path("{variant}", "{step}", "vote", "submission.csv", seed=SEED),
+        status=run_path(
+            "{variant}", "{step}", "vote", "submission_status.csv", seed=SEED
+        ),
+    log:
+        LOGS / "train{seed}/{variant}_{step}_vote.log",
+    wildcard_constraints:
+        step="step1|step2",
+    conda:
+        "../../envs/train.yaml"
+    params:
+        p=train_params("vote"),
+        code=TRAIN_CODE,
+    shell:
+        "python -m mersemi train vote --predictions {input:q} --out-predictions {output.predictions:q}"
+        " --out-metrics {output.metrics:q} --out-submission {output.submission:q}"
+        " --out-status {output.status:q} --params {params.p:q} 2> {log:q}"
 
 
 # The challenge file (name,discrete) and its sidecar (name,status: ok | no_valid_modality).
 rule submission:
     input:
-        submission=T / "full" / "step2" / "vote" / "submission.csv",
-        status=T / "full" / "step2" / "vote" / "submission_status.csv",
+        submission=run_path("full", "step2", "vote", "submission.csv"),
+        status=run_path("full", "step2", "vote", "submission_status.csv"),
     output:
         submission=RESULTS / "submission.csv",
         status=RESULTS / "submission_status.csv",
@@ -210,12 +202,7 @@ rule submission:
         "(cp {input.submission:q} {output.submission:q} && cp {input.status:q} {output.status:q}) 2> {log:q}"
 
 
-# Table 1 with the linear probe after the MER2024 baseline: does the deep model earn its cost?
-_TABLE1 = dict(list(ABLATION_SEED_ROWS.items())[:1])
-_TABLE1["Linear probe (logistic regression)"] = [
-    seed_dir(s) / "probe" / "metrics.json" for s in TRAIN_SEEDS
-]
-_TABLE1 |= ABLATION_SEED_ROWS
+_TABLE1 = table1_rows(TRAIN_SEEDS)
 
 
 rule ablations:

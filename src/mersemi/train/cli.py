@@ -19,8 +19,8 @@ from .params import (
     ProbeParams,
     PseudoParams,
     VoteParams,
+    parse_finetune,
     parse_params,
-    step2_defaults,
 )
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--step",
         type=int,
         choices=(1, 2),
-        default=1,
-        help="2: paper's step-2 defaults (lr 5e-5, oversample to 1000)",
+        help="2: paper's step-2 defaults (lr 5e-5, oversample to 1000); default: the step"
+        " --params names, else 1",
     )
     p.add_argument("--pretrained", help="pretraining checkpoint (omit: train from scratch)")
     p.add_argument("--init", help="step-1 checkpoint to start each fold from (step 2)")
@@ -151,11 +151,8 @@ def _baseline(args) -> None:
 def _finetune(args) -> None:
     from .pipeline import run_finetune
 
-    base = step2_defaults() if args.step == 2 else {"step": 1}
-    p = parse_params(FinetuneParams, args.params, base=base)
-    if p.step != args.step:
-        raise InputError(f"--params step={p.step} contradicts --step {args.step}")
-    if args.init and args.step != 2:
+    p = parse_finetune(args.params, args.step)
+    if args.init and p.step != 2:
         raise InputError("--init is for step 2 (start each fold from the step-1 fold model)")
     pretrained = io.load_checkpoint(args.pretrained, "mrccl-pretrain") if args.pretrained else None
     init = io.load_checkpoint(args.init, "mrccl") if args.init else None

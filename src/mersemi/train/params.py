@@ -4,6 +4,7 @@ Each CLI step takes `--params JSON` (a JSON object). Unknown keys and values of 
 are an `InputError` that names them.
 """
 
+import json
 import math
 from dataclasses import dataclass, field, fields
 
@@ -172,36 +173,92 @@ def parse_params(cls, text: str | dict | None, base: dict | None = None, what="-
     return params
 
 
-# Each step of a config's `train:` section: (params class, sections merged in order, base).
+# The workflow's training jobs, each from the config's `train:` section: (params class, the
+# sections merged in order, what the job itself fixes). `common` goes to pretrain, baseline
+# and both fine-tuning steps; step 2 is `finetune` with `step2` on top, on the paper's step-2
+# defaults (`parse_finetune`).
 CONFIG_STEPS = (
     (PretrainParams, ("common", "pretrain"), None),
     (BaselineParams, ("common", "baseline"), None),
-    (FinetuneParams, ("common", "finetune"), None),
-    (FinetuneParams, ("common", "finetune", "step2"), step2_defaults()),
+    (FinetuneParams, ("common", "finetune"), {"step": 1}),
+    (FinetuneParams, ("common", "finetune", "step2"), {"step": 2}),
     (ProbeParams, ("probe",), None),
     (PseudoParams, ("pseudo",), None),
     (VoteParams, ("vote",), None),
 )
+# A job by the name of its last section (the rules' names: "step2" is fine-tuning step 2).
+_JOBS = {sections[-1]: (cls, sections, fixed) for cls, sections, fixed in CONFIG_STEPS}
+
+# Ablations (paper, Table 1): what each variant overrides in both fine-tuning steps. (Which
+# pretraining and step-1 models a variant starts from is the workflow's wiring.)
+VARIANTS = {
+    "full": {},
+    "no_pretrain": {"pretrained": False},
+    "no_nee": {"nee": False},
+    "no_oversample": {"oversample": False},
+    "no_pseudo": {},
+}
+
+
+def train_seeds(train: dict) -> list[int]:
+    """The seeds of the training chains (`train.seeds`; default: the one of `train.common`)."""
+    return train.get("seeds", [(train.get("common") or {}).get("seed", 0)])
+
+
+def job_params(train: dict, job: str, variant: str | None = None, **extra) -> dict:
+    """The `--params` object of the workflow's `job` (pretrain, baseline, finetune, step2,
+    probe, pseudo, vote): its sections of the config's `train:` section merged in order, what
+    the job fixes (the fine-tuning step), the `variant`'s overrides, then `extra` (a chain's
+    seed, the pretraining's NEE switch). The one place these are merged."""
+    _, sections, fixed = _JOBS[job]
+    merged = {}
+    for sec in sections:
+        merged |= train.get(sec) or {}
+    return merged | (fixed or {}) | (VARIANTS[variant] if variant else {}) | extra
+
+
+def parse_job(train: dict, job: str, **kw):
+    """What the CLI of `job` builds from `job_params(train, job, **kw)`."""
+    cls = _JOBS[job][0]
+    given = job_params(train, job, **kw)
+    if cls is FinetuneParams:
+        return parse_finetune(given, what=f"train.{job}")
+    return parse_params(cls, given, what=f"train.{job}")
+
+
+def parse_finetune(text: str | dict | None, step: int | None = None, what="--params"):
+    """Fine-tuning step 1 or 2, on that step's defaults (the paper's step-2 values for 2): the
+    step is `step` (the CLI's `--step`) or the one `text` names (the workflow's way), and the
+    two must agree."""
+    parse_params(FinetuneParams, text, what=what)  # the JSON, keys, types, the step's range
+    given = json.loads(text) if isinstance(text, str) and text.strip() else text
+    named = (given or {}).get("step")
+    if step is not None and named is not None and named != step:
+        raise InputError(f"{what} step={named} contradicts --step {step}")
+    step = step or named or 1
+    base = step2_defaults() if step == 2 else {"step": 1}
+    return parse_params(FinetuneParams, text, base, what)
 
 
 def check_train_config(train: dict) -> None:
-    """Check every step of a config's `train:` section as its CLI would, so a bad value stops
+    """Check every job of a config's `train:` section as its CLI would, so a bad value stops
     the workflow when it loads, not after hours of extraction."""
-    for cls, sections, base in CONFIG_STEPS:
-        merged = {}
-        for sec in sections:
-            merged |= train.get(sec) or {}
-        parse_params(cls, merged, base, what=f"train.{sections[-1]}")
+    for sec in ("common", "finetune", "step2"):
+        if "step" in (train.get(sec) or {}):
+            raise InputError(
+                f"train.{sec}: step is not an option here (the workflow runs both steps)"
+            )
+    for job in _JOBS:
+        parse_job(train, job)
 
 
 def config_folds(train: dict) -> dict[str, int]:
-    """The fold count of each cross-validated step of a config's `train:` section."""
-    folds = {}
-    for cls, sections, base in CONFIG_STEPS:
-        if "folds" in {f.name for f in fields(cls)}:
-            merged = {k: v for sec in sections for k, v in (train.get(sec) or {}).items()}
-            folds[f"train.{sections[-1]}.folds"] = parse_params(cls, merged, base).folds
-    return folds
+    """The fold count of each cross-validated job of a config's `train:` section."""
+    return {
+        f"train.{job}.folds": parse_job(train, job).folds
+        for job, (cls, _, _) in _JOBS.items()
+        if "folds" in {f.name for f in fields(cls)}
+    }
 
 
 def _validate(p, what: str = "--params") -> None:
