@@ -46,13 +46,12 @@ from mersemi.train.data import load_dataset
 from mersemi.train.folds import stratified_folds
 from mersemi.train.params import (
     BaselineParams,
-    FinetuneParams,
     PretrainParams,
     ProbeParams,
     PseudoParams,
     VoteParams,
+    parse_finetune,
     parse_params,
-    step2_defaults,
 )
 from mersemi.train.pipeline import run_baseline, run_finetune, run_pretrain, run_pseudo
 from mersemi.train.probe import run_probe
@@ -169,7 +168,7 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
         key1 = (sw["nee"], sw["oversample"], v == "no_pretrain")
         ft = {**common, **model, **cv, **sw}
         if key1 not in step1:
-            p1 = parse_params(FinetuneParams, {**ft, "step": 1})
+            p1 = parse_finetune({**ft, "step": 1})
             step1[key1] = run_finetune(
                 ds, p1, pretrained=None if v == "no_pretrain" else pre[sw["nee"]]
             )
@@ -192,7 +191,7 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
             }
         # step 2 keeps the paper's step-1 : step-2 learning-rate ratio (1e-4 : 5e-5)
         ft2 = {**ft, "lr": ft["lr"] / 2} if "lr" in ft else ft
-        p2 = parse_params(FinetuneParams, ft2, base=step2_defaults())
+        p2 = parse_finetune({**ft2, "step": 2})
         _, df2, m2 = run_finetune(ds, p2, init=ck1, pseudo=pseudo)
         _, v2 = vote_both(df2, vote)
         _, v1 = vote_both(df1, vote)
