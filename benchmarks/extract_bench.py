@@ -213,7 +213,8 @@ def bench_acoustic(ctx: Context) -> dict:
 
 
 def bench_asr(ctx: Context) -> dict:
-    from mersemi.extract.asr import Params, WenetRecognizer
+    from mersemi.extract.asr import Params
+    from mersemi.extract.asr.recognizer import WenetRecognizer
     from mersemi.tiny.wenet import write_tiny_wenet
 
     # Always the tiny WeNet model: the released runtime models cannot be rebuilt here.
@@ -239,9 +240,11 @@ def bench_asr(ctx: Context) -> dict:
 def _asr_decoding_ms(ctx: Context, repeats: int = 5) -> dict | None:
     """Per-utterance cost of each decoding step on the WeNet export fixture (3 s sample):
     encoder (full / streaming chunk 16), CTC greedy, prefix beam, attention rescoring."""
-    from mersemi.extract.asr import Params, WenetRecognizer, fbank
-    from mersemi.extract.wavio import read_wav
-    from mersemi.extract.wenet_decode import ctc_greedy, ctc_prefix_beam_nbest
+    from mersemi.extract.asr import Params
+    from mersemi.extract.asr.fbank import fbank
+    from mersemi.extract.asr.recognizer import WenetRecognizer
+    from mersemi.extract.asr.wenet_decode import ctc_greedy, ctc_prefix_beam_nbest
+    from mersemi.extract.wav import read_wav
 
     fixture = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "wenet-u2pp-small"
     if not fixture.is_dir():
@@ -372,7 +375,7 @@ RECIPE_SECONDS = (3.0, 8.0, 14.2, 23.0, 31.0)  # acoustic clip lengths, cycled
 
 def _recipe_wavs(ctx: Context) -> tuple[Path, Path]:
     """Tone-and-noise wavs of RECIPE_SECONDS lengths, with a shard and an audio index."""
-    from mersemi.extract.wavio import write_wav
+    from mersemi.extract.wav import write_wav
 
     folder = ctx.work / "recipe-wavs"
     folder.mkdir(exist_ok=True)

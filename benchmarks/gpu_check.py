@@ -443,16 +443,17 @@ def part_acoustic(P: Part, dev) -> None:
 def part_asr(P: Part, dev) -> None:
     import numpy as np
 
-    from mersemi.extract.asr import Params, WenetRecognizer
-    from mersemi.extract.wavio import read_wav
-    from mersemi.extract.wenet_decode import ctc_greedy
+    from mersemi.extract.asr import Params
+    from mersemi.extract.asr.recognizer import WenetRecognizer
+    from mersemi.extract.asr.wenet_decode import ctc_greedy
+    from mersemi.extract.wav import read_wav
 
     fx = fixture("wenet-u2pp-small")
     if fx is None:
         raise SkipPart("no wenet-u2pp-small fixture (benchmarks/gpu_carry.sh copies it)")
     wave, sr = read_wav(fx / "sample.wav")
     try:
-        from mersemi.extract.asr import fbank
+        from mersemi.extract.asr.fbank import fbank
 
         fbank(wave[:1600])
         feat_of = fbank

@@ -7,7 +7,8 @@ from extract_media import DURATION, TONE_HZ, make_media, write_shard
 from mersemi.cli import main
 from mersemi.errors import InputError
 from mersemi.extract import audio
-from mersemi.extract.audio import AudioParams, extract_audio, read_audio_index, read_wav
+from mersemi.extract.audio import AudioParams, extract_audio, read_wav
+from mersemi.extract.wav import read_audio_index
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_index_reader_errors(tmp_path):
 
 def test_audio_rows_refuses_an_index_of_another_shard(tmp_path):
     from mersemi.errors import InputError
-    from mersemi.extract.audio import audio_rows
+    from mersemi.extract.wav import audio_rows
 
     index = tmp_path / "shard-0000.csv"
     index.write_text("name,wav,valid,reason,duration,detail\na,a.wav,True,,2.5,\n")

@@ -59,7 +59,7 @@ rule text:
     input:
         check=CHECKS / "text.txt",
         shard=SHARD_CSV,
-        transcripts=rules.asr.output[0],
+        transcripts=rules.transcripts.output[0],
         models=model_inputs("text"),
     output:
         FEATURES / "text" / "shard-{shard}.h5",

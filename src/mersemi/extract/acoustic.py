@@ -21,7 +21,6 @@ Both give the hidden size (1024 for the real model).
 """
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ import numpy as np
 from ..errors import InputError
 from ..store import FeatureMeta
 from .common import (
-    ClipFailure,
     Outcome,
     StageParams,
     check_recipe,
@@ -46,6 +44,7 @@ from .common import (
 )
 from .hidden import LayerStates
 from .models import load_dtype, require_model_dir
+from .wav import audio_rows, load_wave_for_clip
 
 log = logging.getLogger(__name__)
 
@@ -316,29 +315,6 @@ class HubertEmbedder:
         return out
 
 
-def load_wave(path: str | os.PathLike) -> np.ndarray:
-    """Read a clip's wav; wrong rate or empty audio is a per-clip error (ValueError)."""
-    from .wavio import read_wav
-
-    wave, sr = read_wav(path)
-    if sr != SAMPLE_RATE:
-        raise ValueError(f"sample rate {sr} Hz, expected {SAMPLE_RATE}")
-    if len(wave) < 400:
-        raise ValueError(f"audio too short ({len(wave)} samples)")
-    return wave
-
-
-def load_wave_for_clip(wav: str) -> np.ndarray:
-    """Worker-thread decode of one clip's wav; problems are per-clip failures."""
-    try:
-        return load_wave(wav)
-    except ValueError as e:
-        reason = "empty_audio" if "too short" in str(e) else "decode_error"
-        raise ClipFailure(reason, str(e)) from None
-    except OSError as e:
-        raise ClipFailure("decode_error", f"{wav}: {e}") from None
-
-
 def add_arguments(parser) -> None:
     parser.add_argument(
         "--audio-index", required=True, help="the audio stage's index CSV of this shard"
@@ -349,8 +325,6 @@ def clip_waves(clips, index_path, outcome, workers: int, ahead: int):
     """Yield (clip number, waveform) for the clips whose audio is usable, in shard order.
 
     Clips marked invalid by the audio stage keep its reason; wavs are decoded in threads."""
-    from .audio import audio_rows
-
     rows = audio_rows(index_path, [c.name for c in clips])
     todo = []
     for i, c in enumerate(clips):

@@ -30,12 +30,12 @@ from ..atomic import atomic_path, fit_name, write_csv_atomic
 from ..errors import InputError
 from ..ffmpeg_bin import ffmpeg_exe
 from .common import ClipFailure, Outcome, StageParams, prefetch, progress, read_shard
-from .frames import _last_line
+from .ffmpeg import last_line
+from .wav import INDEX_COLUMNS
 
 log = logging.getLogger(__name__)
 
 HELP = "video -> 16 kHz mono wav per clip + index CSV (name,wav,valid,reason,duration,detail)"
-INDEX_COLUMNS = ["name", "wav", "valid", "reason", "duration", "detail"]
 
 
 @dataclass
@@ -85,7 +85,7 @@ def decode_audio(path: Path, p: AudioParams) -> np.ndarray:
         listed = [ln for ln in err.splitlines() if ln.strip().startswith("Stream #")]
         if listed and "matches no streams" in err and not any(": Audio:" in x for x in listed):
             raise ClipFailure("no_audio", "no audio stream")
-        raise ClipFailure("decode_error", _last_line(err))
+        raise ClipFailure("decode_error", last_line(err))
     return samples
 
 
@@ -154,34 +154,3 @@ def extract_audio(shard, out, p: AudioParams) -> pd.DataFrame:
     write_csv_atomic(index, out)
     outcome.log_summary("audio", out)
     return index
-
-
-def read_audio_index(path: str | os.PathLike) -> pd.DataFrame:
-    """Read an audio index CSV: columns INDEX_COLUMNS, `valid` bool, `wav`/`reason` str."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"audio index {path}: not found (run `mersemi extract audio`)") from None
-    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"audio index {path}: missing column(s) {missing}")
-    bad = sorted(set(df["valid"]) - {"True", "False"})
-    if bad:
-        raise InputError(f"audio index {path}: valid must be True/False, found {bad}")
-    df["valid"] = df["valid"] == "True"
-    df["duration"] = df["duration"].astype(float)
-    return df
-
-
-def audio_rows(path: str | os.PathLike, names) -> dict:
-    """The audio index rows (namedtuples) of a shard's clips, by name; every clip must be there."""
-    index = read_audio_index(path)
-    rows = {n: r for n, r in zip(index["name"], index.itertuples(index=False), strict=True)}
-    missing = [n for n in names if n not in rows]
-    if missing:
-        raise InputError(
-            f"audio index {path}: {len(missing)} clip(s) of the shard missing, e.g. "
-            f"{missing[:3]} (was it made from the same shard?)"
-        )
-    return rows

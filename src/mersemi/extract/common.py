@@ -90,10 +90,15 @@ RECIPES = ("mertools", "mersemi")
 RECIPE_STAGES = ("faces", "visual", "acoustic", "text")
 
 
+# Commands that are a step of a stage and take its params (its config section).
+STEP_OF = {"transcripts": "asr"}
+
+
 def stage_section(extract: dict, stage: str) -> dict:
     """A stage's params from the config's `extract` section: its own section, with the
     section-wide `recipe` (default mertools) for the stages it changes; a stage's own
     `recipe` key overrides it (stated in the file attrs, like any param)."""
+    stage = STEP_OF.get(stage, stage)
     section = dict(extract.get(stage) or {})
     if stage in RECIPE_STAGES:
         section = {"recipe": extract.get("recipe", RECIPES[0]), **section}

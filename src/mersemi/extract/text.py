@@ -51,7 +51,7 @@ from .models import load_dtype, require_model_dir
 log = logging.getLogger(__name__)
 
 STAGE = "text"
-HELP = "transcripts (ASR stage CSV) -> LLM features, last 4 layers pooled over tokens"
+HELP = "transcripts (CSV name,text,source) -> LLM features, last 4 layers pooled over tokens"
 MERTOOLS = {"layers": 4}
 PROBE = "今天天气真好"  # MERTools' find_start_end_pos sentence (no spaces in it)
 
@@ -243,7 +243,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--transcripts",
         required=True,
-        help="transcript CSV of this shard (the ASR stage's output: name,text,source)",
+        help="transcript CSV of this shard (the transcripts step's output: name,text,source)",
     )
 
 
