@@ -311,8 +311,10 @@ def part_visual(P: Part, dev) -> None:
 
     import numpy as np
 
-    from mersemi.extract.common import MeanPool, SpanningBatcher, autocast_dtype
-    from mersemi.extract.visual import ClipEncoder, VisualParams
+    from mersemi.device import autocast_dtype
+    from mersemi.extract.common import MeanPool, SpanningBatcher
+    from mersemi.extract.visual import Params as VisualParams
+    from mersemi.extract.visual.encoder import ClipEncoder
 
     smoke, work = P.args.smoke, Path(P.args.work)
     t0 = time.perf_counter()
@@ -383,7 +385,8 @@ def part_acoustic(P: Part, dev) -> None:
 
     import numpy as np
 
-    from mersemi.extract.acoustic import SAMPLE_RATE, HubertEmbedder, Params
+    from mersemi.extract.acoustic import SAMPLE_RATE, Params
+    from mersemi.extract.acoustic.hubert import HubertEmbedder
 
     smoke, work = P.args.smoke, Path(P.args.work)
     t0 = time.perf_counter()
@@ -557,7 +560,8 @@ def scale_to_40(
 
 
 def _embedder(model_dir, dev, precision="auto", memory="single", batch_size=32):
-    from mersemi.extract.text import Params, TextEmbedder
+    from mersemi.extract.text import Params
+    from mersemi.extract.text.llm import TextEmbedder
 
     return TextEmbedder(
         Params(

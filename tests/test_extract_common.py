@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mersemi.cli import main
+from mersemi.device import autocast_dtype, select_device
 from mersemi.errors import InputError
 from mersemi.extract.common import (
     ClipFailure,
@@ -11,13 +12,11 @@ from mersemi.extract.common import (
     Outcome,
     SpanningBatcher,
     StageParams,
-    autocast_dtype,
     meta_params,
     prefetch,
     read_shard,
     reasons_path,
     require_path,
-    select_device,
     write_feature_shard,
 )
 from mersemi.params import parse_params
@@ -163,7 +162,8 @@ def test_unknown_recipe_is_a_config_error():
 
 def test_departures_from_mertools_are_logged_and_returned(caplog):
     from mersemi.extract.common import departures
-    from mersemi.extract.faces import MERTOOLS, FacesParams
+    from mersemi.extract.faces import MERTOOLS
+    from mersemi.extract.faces import Params as FacesParams
 
     with caplog.at_level("WARNING"):
         got = departures("faces", FacesParams(max_frames=8, size=112), MERTOOLS)

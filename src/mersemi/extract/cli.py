@@ -63,14 +63,15 @@ def _run(args) -> None:
     mod.run(args, params)
 
 
-def run_stage(stage: str, argv_like: dict) -> None:
+def run_stage(stage: str, argv_like: dict):
     """Programmatic entry (tests, benchmarks): run_stage('faces', {'shard': ..., 'out': ...,
-    'params': {...}, **extra flags})."""
+    'params': {...} or a Params, **extra flags}); returns what the stage's `run` returns."""
     mod = stage_module(stage)
     raw = dict(argv_like)
     params = raw.pop("params", None) or {}
-    p = parse_params(mod.Params, params, f"extract {stage} params")
-    mod.run(argparse.Namespace(stage=stage, **raw), p)
+    if not isinstance(params, mod.Params):
+        params = parse_params(mod.Params, params, f"extract {stage} params")
+    return mod.run(argparse.Namespace(stage=stage, **raw), params)
 
 
 __all__ = ["COMMANDS", "STAGES", "read_shard", "register", "run_stage", "stage_module"]

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from ...device import select_device
 from ...errors import InputError
-from ..common import select_device
 from ..models import require_model_dir
 from . import MODES, SAMPLE_RATE, STAGE, Params
 from .fbank import fbank

@@ -1,61 +1,23 @@
-"""Stage `audio`: video → 16 kHz mono 16-bit wav per clip, and an index CSV.
-
-    mersemi extract audio --shard shards/shard-0003.csv --out audio/shard-0003.csv
-
-Outputs:
-  audio/shard-0003/<name>.wav  the first audio stream, downmixed to mono, resampled (ffmpeg); a
-                               name too long for the file system is cut short and hashed
-                               (`wav` in the index is the path)
-  audio/shard-0003.csv         index `name,wav,valid,reason,duration,detail`, one row per clip in
-                               shard order, written atomically and LAST (the tracked output)
-
-Invalid clips (valid=False): no audio stream (`no_audio`), no audio samples (`empty_audio`),
-longer than `max_seconds` (`too_long`: the wav is kept, cut at max_seconds), unreadable file
-(`decode_error`, `missing_file`).
-"""
-
-from __future__ import annotations
+"""The audio stage's work: one ffmpeg call per clip, the wavs, the index CSV (written last)."""
 
 import logging
 import os
 import subprocess
 import wave
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, fit_name, write_csv_atomic
-from ..errors import InputError
-from ..ffmpeg_bin import ffmpeg_exe
-from .common import ClipFailure, Outcome, StageParams, prefetch, progress, read_shard
-from .ffmpeg import last_line
-from .wav import INDEX_COLUMNS
+from ...atomic import atomic_path, fit_name, write_csv_atomic
+from ...errors import InputError
+from ...ffmpeg_bin import ffmpeg_exe
+from ..common import ClipFailure, Outcome, prefetch, progress, read_shard
+from ..ffmpeg import last_line
+from ..wav import INDEX_COLUMNS
+from . import STAGE, Params
 
 log = logging.getLogger(__name__)
-
-HELP = "video -> 16 kHz mono wav per clip + index CSV (name,wav,valid,reason,duration,detail)"
-
-
-@dataclass
-class AudioParams(StageParams):
-    sample_rate: int = 16000
-    max_seconds: float = 60.0  # longer audio is flagged too_long (wav kept, cut here)
-    timeout: float = 600.0  # seconds per clip for ffmpeg
-
-    def check(self) -> None:
-        if self.sample_rate < 1000:
-            raise InputError(f"audio: sample_rate must be at least 1000, got {self.sample_rate}")
-        if self.max_seconds <= 0:
-            raise InputError(f"audio: max_seconds must be positive, got {self.max_seconds}")
-
-
-Params = AudioParams
-
-
-def run(args, p: AudioParams) -> None:
-    extract_audio(args.shard, args.out, p)
 
 
 def wav_dir(index_csv: str | os.PathLike) -> Path:
@@ -64,7 +26,7 @@ def wav_dir(index_csv: str | os.PathLike) -> Path:
     return index_csv.with_name(index_csv.stem)
 
 
-def decode_audio(path: Path, p: AudioParams) -> np.ndarray:
+def decode_audio(path: Path, p: Params) -> np.ndarray:
     """int16 mono samples at p.sample_rate, at most max_seconds + 1 s of them.
 
     One ffmpeg call that reads the first audio stream only: the verdict (no_audio,
@@ -107,9 +69,10 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return data.astype(np.float32) / 32768.0, sr
 
 
-def extract_audio(shard, out, p: AudioParams) -> pd.DataFrame:
-    clips = read_shard(shard)
-    out = Path(out)
+def run(args, p: Params) -> pd.DataFrame:
+    """The shard's wavs and its index (`args.shard` -> `args.out`); returns the index."""
+    clips = read_shard(args.shard)
+    out = Path(args.out)
     folder = wav_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     outcome = Outcome([c.name for c in clips])
@@ -152,5 +115,5 @@ def extract_audio(shard, out, p: AudioParams) -> pd.DataFrame:
         columns=INDEX_COLUMNS,
     )
     write_csv_atomic(index, out)
-    outcome.log_summary("audio", out)
+    outcome.log_summary(STAGE, out)
     return index

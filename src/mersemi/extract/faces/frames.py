@@ -6,8 +6,6 @@ stream list and the copied frame count; `decode_frames` runs one decode to raw R
 (sampled frames picked by a `select` filter) and reads the output size from stderr.
 """
 
-from __future__ import annotations
-
 import re
 import subprocess
 import threading
@@ -16,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 
-from ..ffmpeg_bin import ffmpeg_exe
-from .common import ClipFailure
-from .ffmpeg import last_line
+from ...ffmpeg_bin import ffmpeg_exe
+from ..common import ClipFailure
+from ..ffmpeg import last_line
 
 _FRAME_RE = re.compile(r"frame=\s*(\d+)")
 _DUR_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -97,8 +96,6 @@ def iter_frames(
     downscales so the longer side is at most max_side (never upscales). Raises ClipFailure for
     files without video ('no_video') or that decode to nothing ('decode_error').
     """
-    import ffmpeg
-
     info = info or probe(path, timeout)
     if not info.has_video:
         raise ClipFailure("no_video", "no video stream")
