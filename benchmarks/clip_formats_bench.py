@@ -38,7 +38,9 @@ def main() -> int:
     import torch
     from clip_formats import SMALL_NAME, crops, make_model, write_all
 
-    from mersemi.extract.visual import ClipEncoder, VisualParams, check_model
+    from mersemi.extract.visual import Params as VisualParams
+    from mersemi.extract.visual import check_model
+    from mersemi.extract.visual.encoder import ClipEncoder
 
     name = SMALL_NAME if a.small else "ViT-L-14"
     rows, ok_all = [], True

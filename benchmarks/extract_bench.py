@@ -89,12 +89,24 @@ def _timed(fn) -> float:
 
 
 def bench_faces(ctx: Context) -> dict:
-    from mersemi.extract.faces import FacesParams, extract_faces
+    from mersemi.extract.cli import run_stage
+    from mersemi.extract.faces import Params as FacesParams
 
     out = ctx.work / "faces.h5"
-    batched = _timed(lambda: extract_faces(ctx.shard, out, FacesParams(size=224, workers=2)))
+    batched = _timed(
+        lambda: run_stage(
+            "faces", {"shard": ctx.shard, "out": out, "params": FacesParams(size=224, workers=2)}
+        )
+    )
     single = _timed(
-        lambda: extract_faces(ctx.shard, ctx.work / "f1.h5", FacesParams(size=224, workers=0))
+        lambda: run_stage(
+            "faces",
+            {
+                "shard": ctx.shard,
+                "out": ctx.work / "f1.h5",
+                "params": FacesParams(size=224, workers=0),
+            },
+        )
     )
     ctx.outputs["faces"] = out
     return {"batched_s": batched, "single_s": single, "params": "size 224, all frames"}
@@ -115,7 +127,9 @@ def _visual_model(ctx: Context) -> dict:
 
 
 def bench_visual(ctx: Context) -> dict:
-    from mersemi.extract.visual import ClipEncoder, VisualParams, extract_visual
+    from mersemi.extract.cli import run_stage
+    from mersemi.extract.visual import Params as VisualParams
+    from mersemi.extract.visual.encoder import ClipEncoder
 
     model = ctx.models.setdefault("visual", _visual_model(ctx))
     base = VisualParams(**model, device=ctx.device)
@@ -123,9 +137,40 @@ def bench_visual(ctx: Context) -> dict:
     faces = ctx.outputs["faces"]
     p_b = VisualParams(**model, device=ctx.device, batch_size=64, workers=2)
     p_s = VisualParams(**model, device=ctx.device, span_clips=False, workers=0)
-    extract_visual(ctx.shard, faces, ctx.work / "warm.h5", p_b, enc)  # warm-up
-    batched = _timed(lambda: extract_visual(ctx.shard, faces, ctx.work / "v.h5", p_b, enc))
-    single = _timed(lambda: extract_visual(ctx.shard, faces, ctx.work / "v1.h5", p_s, enc))
+    run_stage(
+        "visual",
+        {
+            "shard": ctx.shard,
+            "faces": faces,
+            "out": ctx.work / "warm.h5",
+            "params": p_b,
+            "encoder": enc,
+        },
+    )  # warm-up
+    batched = _timed(
+        lambda: run_stage(
+            "visual",
+            {
+                "shard": ctx.shard,
+                "faces": faces,
+                "out": ctx.work / "v.h5",
+                "params": p_b,
+                "encoder": enc,
+            },
+        )
+    )
+    single = _timed(
+        lambda: run_stage(
+            "visual",
+            {
+                "shard": ctx.shard,
+                "faces": faces,
+                "out": ctx.work / "v1.h5",
+                "params": p_s,
+                "encoder": enc,
+            },
+        )
+    )
     from mersemi.store import read_features
 
     a, b = read_features(ctx.work / "v.h5"), read_features(ctx.work / "v1.h5")
@@ -140,12 +185,24 @@ def bench_visual(ctx: Context) -> dict:
 
 
 def bench_audio(ctx: Context) -> dict:
-    from mersemi.extract.audio import AudioParams, extract_audio
+    from mersemi.extract.audio import Params as AudioParams
+    from mersemi.extract.cli import run_stage
 
     out = ctx.work / "audio" / "shard.csv"
-    batched = _timed(lambda: extract_audio(ctx.shard, out, AudioParams(workers=2)))
+    batched = _timed(
+        lambda: run_stage(
+            "audio", {"shard": ctx.shard, "out": out, "params": AudioParams(workers=2)}
+        )
+    )
     single = _timed(
-        lambda: extract_audio(ctx.shard, ctx.work / "a1" / "shard.csv", AudioParams(workers=0))
+        lambda: run_stage(
+            "audio",
+            {
+                "shard": ctx.shard,
+                "out": ctx.work / "a1" / "shard.csv",
+                "params": AudioParams(workers=0),
+            },
+        )
     )
     ctx.outputs["audio"] = out
     return {"batched_s": batched, "single_s": single}
@@ -187,7 +244,8 @@ def _run(stage: str, ctx: Context, out: Path, params: dict, **flags) -> float:
 
 
 def bench_acoustic(ctx: Context) -> dict:
-    from mersemi.extract.acoustic import HubertEmbedder, Params
+    from mersemi.extract.acoustic import Params
+    from mersemi.extract.acoustic.hubert import HubertEmbedder
     from mersemi.store import read_features
 
     model = ctx.models.setdefault("acoustic", {"model_dir": _hubert_dir(ctx)})
@@ -214,7 +272,8 @@ def bench_acoustic(ctx: Context) -> dict:
 
 def bench_asr(ctx: Context) -> dict:
     from mersemi.demo.tiny.wenet import write_tiny_wenet
-    from mersemi.extract.asr import Params, WenetRecognizer
+    from mersemi.extract.asr import Params
+    from mersemi.extract.asr.recognizer import WenetRecognizer
 
     # Always the tiny WeNet model: the released runtime models cannot be rebuilt here.
     model = ctx.models.setdefault("asr", {"model_dir": str(write_tiny_wenet(ctx.work / "wn"))})
@@ -239,9 +298,11 @@ def bench_asr(ctx: Context) -> dict:
 def _asr_decoding_ms(ctx: Context, repeats: int = 5) -> dict | None:
     """Per-utterance cost of each decoding step on the WeNet export fixture (3 s sample):
     encoder (full / streaming chunk 16), CTC greedy, prefix beam, attention rescoring."""
-    from mersemi.extract.asr import Params, WenetRecognizer, fbank
-    from mersemi.extract.wavio import read_wav
-    from mersemi.extract.wenet_decode import ctc_greedy, ctc_prefix_beam_nbest
+    from mersemi.extract.asr import Params
+    from mersemi.extract.asr.fbank import fbank
+    from mersemi.extract.asr.recognizer import WenetRecognizer
+    from mersemi.extract.asr.wenet_decode import ctc_greedy, ctc_prefix_beam_nbest
+    from mersemi.extract.wav import read_wav
 
     fixture = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "wenet-u2pp-small"
     if not fixture.is_dir():
@@ -270,7 +331,8 @@ def _asr_decoding_ms(ctx: Context, repeats: int = 5) -> dict | None:
 
 def bench_text(ctx: Context) -> dict:
     from mersemi.demo.tiny.llm import write_tiny_llm
-    from mersemi.extract.text import Params, TextEmbedder
+    from mersemi.extract.text import Params
+    from mersemi.extract.text.llm import TextEmbedder
     from mersemi.store import read_features
 
     model = ctx.models.setdefault("text", {"model_dir": str(write_tiny_llm(ctx.work / "llm"))})
@@ -312,7 +374,8 @@ def bench_text_baichuan(ctx: Context) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from baichuan_dir import build_tiny_baichuan, fixture_dir
 
-    from mersemi.extract.text import Params, TextEmbedder
+    from mersemi.extract.text import Params
+    from mersemi.extract.text.llm import TextEmbedder
 
     fixture = fixture_dir()
     if fixture is None:
@@ -372,7 +435,7 @@ RECIPE_SECONDS = (3.0, 8.0, 14.2, 23.0, 31.0)  # acoustic clip lengths, cycled
 
 def _recipe_wavs(ctx: Context) -> tuple[Path, Path]:
     """Tone-and-noise wavs of RECIPE_SECONDS lengths, with a shard and an audio index."""
-    from mersemi.extract.wavio import write_wav
+    from mersemi.extract.wav import write_wav
 
     folder = ctx.work / "recipe-wavs"
     folder.mkdir(exist_ok=True)
@@ -396,13 +459,14 @@ def _recipe_wavs(ctx: Context) -> tuple[Path, Path]:
 def bench_recipes(ctx: Context) -> dict:
     """Per stage: clips/s under each recipe (model loading excluded where the stage loads it
     inside run_stage), and max |mertools - mersemi| over the features of the valid clips."""
-    from mersemi.extract.acoustic import HubertEmbedder
     from mersemi.extract.acoustic import Params as AcParams
+    from mersemi.extract.acoustic.hubert import HubertEmbedder
     from mersemi.extract.cli import run_stage
-    from mersemi.extract.faces import FacesParams, extract_faces
+    from mersemi.extract.faces import Params as FacesParams
     from mersemi.extract.text import Params as TextParams
-    from mersemi.extract.text import TextEmbedder
-    from mersemi.extract.visual import ClipEncoder, VisualParams, extract_visual
+    from mersemi.extract.text.llm import TextEmbedder
+    from mersemi.extract.visual import Params as VisualParams
+    from mersemi.extract.visual.encoder import ClipEncoder
     from mersemi.store import read_features
 
     recipes = ("mertools", "mersemi")
@@ -420,12 +484,33 @@ def bench_recipes(ctx: Context) -> dict:
     for r in recipes:
         faces[r] = ctx.work / f"rfaces-{r}.h5"
         p = FacesParams(recipe=r, workers=2)
-        r_faces[r] = {"s": _timed(lambda p=p, r=r: extract_faces(ctx.shard, faces[r], p))}
+        r_faces[r] = {
+            "s": _timed(
+                lambda p=p, r=r: run_stage(
+                    "faces", {"shard": ctx.shard, "out": faces[r], "params": p}
+                )
+            )
+        }
         vp = VisualParams(**model, device=ctx.device, recipe=r, batch_size=64)
         vis[r] = ctx.work / f"rvis-{r}.h5"
-        extract_visual(ctx.shard, faces[r], ctx.work / "rvis-warm.h5", vp, enc[r])
-        r_vis[r] = {"s": _timed(lambda vp=vp, r=r: extract_visual(ctx.shard, faces[r], vis[r],
-                                                                 vp, enc[r]))}  # fmt: skip
+        run_stage(
+            "visual",
+            {
+                "shard": ctx.shard,
+                "faces": faces[r],
+                "out": ctx.work / "rvis-warm.h5",
+                "params": vp,
+                "encoder": enc[r],
+            },
+        )
+        job = {
+            "shard": ctx.shard,
+            "faces": faces[r],
+            "out": vis[r],
+            "params": vp,
+            "encoder": enc[r],
+        }
+        r_vis[r] = {"s": _timed(lambda job=job: run_stage("visual", job))}
         with __import__("h5py").File(faces[r], "r") as h5:
             r_faces[r]["crops"] = int(h5.attrs["n_crops"])
             r_faces[r]["size"] = int(h5.attrs["size"])

@@ -51,10 +51,10 @@ def make_clips(folder: Path, n: int, n_frames: int, w: int, h: int) -> Path:
 def timed(shard: Path, out: Path, p) -> tuple[float, int, int]:
     import h5py
 
-    from mersemi.extract.faces import extract_faces
+    from mersemi.extract.cli import run_stage
 
     t = time.perf_counter()
-    outcome = extract_faces(shard, out, p)
+    outcome = run_stage("faces", {"shard": shard, "out": out, "params": p})
     dt = time.perf_counter() - t
     with h5py.File(out, "r") as h5:
         n = int(h5.attrs["n_crops"])
@@ -71,7 +71,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/faces_bench.json")
     a = ap.parse_args()
 
-    from mersemi.extract.faces import FacesParams
+    from mersemi.extract.faces import Params as FacesParams
 
     exe = a.openface_bin
     if exe is None:

@@ -311,8 +311,10 @@ def part_visual(P: Part, dev) -> None:
 
     import numpy as np
 
-    from mersemi.extract.common import MeanPool, SpanningBatcher, autocast_dtype
-    from mersemi.extract.visual import ClipEncoder, VisualParams
+    from mersemi.device import autocast_dtype
+    from mersemi.extract.common import MeanPool, SpanningBatcher
+    from mersemi.extract.visual import Params as VisualParams
+    from mersemi.extract.visual.encoder import ClipEncoder
 
     smoke, work = P.args.smoke, Path(P.args.work)
     t0 = time.perf_counter()
@@ -383,7 +385,8 @@ def part_acoustic(P: Part, dev) -> None:
 
     import numpy as np
 
-    from mersemi.extract.acoustic import SAMPLE_RATE, HubertEmbedder, Params
+    from mersemi.extract.acoustic import SAMPLE_RATE, Params
+    from mersemi.extract.acoustic.hubert import HubertEmbedder
 
     smoke, work = P.args.smoke, Path(P.args.work)
     t0 = time.perf_counter()
@@ -443,16 +446,17 @@ def part_acoustic(P: Part, dev) -> None:
 def part_asr(P: Part, dev) -> None:
     import numpy as np
 
-    from mersemi.extract.asr import Params, WenetRecognizer
-    from mersemi.extract.wavio import read_wav
-    from mersemi.extract.wenet_decode import ctc_greedy
+    from mersemi.extract.asr import Params
+    from mersemi.extract.asr.recognizer import WenetRecognizer
+    from mersemi.extract.asr.wenet_decode import ctc_greedy
+    from mersemi.extract.wav import read_wav
 
     fx = fixture("wenet-u2pp-small")
     if fx is None:
         raise SkipPart("no wenet-u2pp-small fixture (benchmarks/gpu_carry.sh copies it)")
     wave, sr = read_wav(fx / "sample.wav")
     try:
-        from mersemi.extract.asr import fbank
+        from mersemi.extract.asr.fbank import fbank
 
         fbank(wave[:1600])
         feat_of = fbank
@@ -556,7 +560,8 @@ def scale_to_40(
 
 
 def _embedder(model_dir, dev, precision="auto", memory="single", batch_size=32):
-    from mersemi.extract.text import Params, TextEmbedder
+    from mersemi.extract.text import Params
+    from mersemi.extract.text.llm import TextEmbedder
 
     return TextEmbedder(
         Params(

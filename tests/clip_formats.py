@@ -161,7 +161,8 @@ def crops(size: int) -> np.ndarray:
 def features(files, name, sizes=(112, 224)):
     out = {}
     for fmt, path in files.items():
-        from mersemi.extract.visual import ClipEncoder, VisualParams
+        from mersemi.extract.visual import Params as VisualParams
+        from mersemi.extract.visual.encoder import ClipEncoder
 
         p = VisualParams(model_name=name, checkpoint=str(path), device="cpu", workers=0)
         enc = ClipEncoder(p)

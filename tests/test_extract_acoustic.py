@@ -6,7 +6,8 @@ import pytest
 from tiny_model_cache import SR, tiny_model, tone, write_audio_index, write_shard
 
 from mersemi.errors import InputError
-from mersemi.extract.acoustic import HubertEmbedder, Params, split_chunks
+from mersemi.extract.acoustic import Params
+from mersemi.extract.acoustic.hubert import HubertEmbedder, split_chunks
 from mersemi.extract.cli import run_stage
 from mersemi.store import read_features
 

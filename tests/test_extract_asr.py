@@ -8,18 +8,13 @@ import pytest
 from tiny_model_cache import SR, tiny_model, tone, write_audio_index, write_shard
 
 from mersemi.errors import InputError
-from mersemi.extract.asr import (
-    Params,
-    WenetRecognizer,
-    character_error_rate,
-    ctc_greedy,
-    ctc_prefix_beam,
-    edit_distance,
-    fbank,
-    merge_transcripts,
-    read_units,
-    units_to_text,
-)
+from mersemi.extract.asr import Params
+from mersemi.extract.asr.cer import character_error_rate, edit_distance
+from mersemi.extract.asr.fbank import fbank
+from mersemi.extract.asr.merge import merge_transcripts
+from mersemi.extract.asr.recognizer import WenetRecognizer
+from mersemi.extract.asr.units import read_units, units_to_text
+from mersemi.extract.asr.wenet_decode import ctc_greedy, ctc_prefix_beam
 from mersemi.extract.cli import run_stage
 
 
@@ -125,16 +120,22 @@ def test_stage_provided_transcripts_win_and_cer_is_reported(tmp_path, recognizer
     pd.DataFrame({"name": ["a", "c", "zz"], "chinese": ["我很高兴。", "你好", "别的"]}).to_csv(
         provided, index=False
     )
-    out = tmp_path / "asr" / "shard-0000.csv"
+    decoded = tmp_path / "asr" / "shard-0000.csv"
+    out = tmp_path / "transcripts" / "shard-0000.csv"
+    params = {"model_dir": str(tiny_model("wenet")), "device": "cpu"}
     run_stage(
         "asr",
+        {"shard": str(shard), "out": str(decoded), "audio_index": str(index), "params": params},
+    )
+    run_stage(
+        "transcripts",
         {
             "shard": str(shard),
             "out": str(out),
-            "audio_index": str(index),
+            "asr": str(decoded),
             "provided": str(provided),
             "cer_json": None,
-            "params": {"model_dir": str(tiny_model("wenet")), "device": "cpu"},
+            "params": params,
         },
     )
     df = pd.read_csv(out, keep_default_na=False)
@@ -154,6 +155,36 @@ def test_stage_provided_transcripts_win_and_cer_is_reported(tmp_path, recognizer
     assert reasons.set_index("name").loc["d", "reason"] == "no_audio"
 
 
+def test_decoding_mode_only_without_transcripts_gives_the_same_transcripts(tmp_path):
+    """A dataset without transcripts decodes only the configured mode: the same merged
+    transcripts as decoding every mode, and only that mode's column."""
+    waves = {"a": tone(220, 1.5), "b": tone(660, 2.0, seed=1), "c": "no_audio"}
+    index = write_audio_index(tmp_path / "audio" / "shard-0000", waves)
+    shard = write_shard(tmp_path / "shard.csv", list(waves))
+    params = {"model_dir": str(tiny_model("wenet")), "device": "cpu"}
+    merged = {}
+    for modes in ("all", "decoding"):
+        decoded = tmp_path / modes / "asr.csv"
+        run_stage(
+            "asr",
+            {"shard": str(shard), "out": str(decoded), "audio_index": str(index), "modes": modes}
+            | {"params": params},
+        )
+        info = json.loads(decoded.with_name("asr.decode.json").read_text("utf-8"))
+        if modes == "decoding":
+            assert info["modes"] == [info["decoding"]]
+            assert info["decoding"] in pd.read_csv(decoded).columns
+        out = tmp_path / modes / "transcripts.csv"
+        run_stage(
+            "transcripts",
+            {"shard": str(shard), "out": str(out), "asr": str(decoded), "provided": None}
+            | {"cer_json": None, "params": params},
+        )
+        merged[modes] = out.read_text("utf-8")
+    assert merged["decoding"] == merged["all"]
+    assert "asr" in merged["all"]
+
+
 def test_missing_model_dir_names_the_key(tmp_path):
     with pytest.raises(InputError, match="model_dir"):
         WenetRecognizer(Params())
@@ -161,3 +192,34 @@ def test_missing_model_dir_names_the_key(tmp_path):
     (tmp_path / "m" / "units.txt").write_text("<blank> 0\n", "utf-8")
     with pytest.raises(InputError, match="final.zip"):
         WenetRecognizer(Params(model_dir=str(tmp_path / "m")))
+
+
+def test_merge_without_asr_on_provided_ignores_the_asr_of_provided_clips():
+    """As when such clips were not decoded: their ASR is neither used, scored nor failed."""
+    from mersemi.extract.asr.merge import merge
+
+    decoded = pd.DataFrame(
+        {
+            "name": ["a", "b", "c"],
+            "text": ["识别一", "", "识别三"],
+            "source": ["asr", "none", "asr"],
+            "audio_valid": ["True", "True", "False"],
+            "reason": ["", "decode_error", "no_audio"],
+            "detail": ["", "bad", "from the audio stage"],
+            "ctc_greedy": ["识别一", "", ""],
+            "ctc_prefix_beam": ["识别一", "", ""],
+        }
+    ).set_index("name", drop=False)
+    modes = ["ctc_greedy", "ctc_prefix_beam"]
+    info = {"model_dir": "m", "decoding": "ctc_prefix_beam", "has_decoder": False,
+            "bidirectional": False, "device": "cpu", "modes": modes}  # fmt: skip
+    provided = {"a": "提供一", "b": "提供二"}
+    rows, outcome, report = merge(
+        ["a", "b", "c"], decoded, info, provided, Params(asr_on_provided=False)
+    )
+    assert rows == [("a", "提供一", "provided"), ("b", "提供二", "provided"), ("c", "", "none")]
+    assert outcome.valid.tolist() == [True, True, False] and outcome.reasons[2] == "no_audio"
+    assert report["recognised"] == 0 and report["cer"] is None
+    rows, outcome, report = merge(["a", "b", "c"], decoded, info, provided, Params())
+    assert outcome.valid.tolist() == [True, False, False] and outcome.reasons[1] == "decode_error"
+    assert report["recognised"] == 1 and report["utterances"] == 1

@@ -17,17 +17,14 @@ from shared_fixtures import shared_fixture
 from tiny_model_cache import tiny_model, write_audio_index, write_shard
 
 from mersemi.errors import InputError
-from mersemi.extract.asr import (
-    Params,
-    WenetRecognizer,
-    character_error_rate,
-    check_model,
-    fbank,
-    units_to_text,
-)
+from mersemi.extract.asr import Params, check_model
+from mersemi.extract.asr.cer import character_error_rate
+from mersemi.extract.asr.fbank import fbank
+from mersemi.extract.asr.recognizer import WenetRecognizer
+from mersemi.extract.asr.units import units_to_text
+from mersemi.extract.asr.wenet_decode import best_of, ctc_prefix_beam_nbest
 from mersemi.extract.cli import run_stage
-from mersemi.extract.wavio import read_wav
-from mersemi.extract.wenet_decode import best_of, ctc_prefix_beam_nbest
+from mersemi.extract.wav import read_wav
 
 FIXTURE = shared_fixture("wenet-u2pp-small", "final.zip", "MERSEMI_WENET_FIXTURE")
 pytestmark = pytest.mark.skipif(
@@ -157,16 +154,22 @@ def test_stage_reports_cer_of_every_mode(tmp_path, ref):
     said = "今天天气很好。"  # what espeak-ng says in sample.wav; the random model hears junk
     provided = tmp_path / "transcripts.csv"
     pd.DataFrame({"name": ["s"], "chinese": [said]}).to_csv(provided, index=False)
-    out = tmp_path / "asr" / "shard-0000.csv"
+    decoded = tmp_path / "asr" / "shard-0000.csv"
+    out = tmp_path / "transcripts" / "shard-0000.csv"
+    params = {"model_dir": str(FIXTURE), "device": "cpu", "workers": 0}
     run_stage(
         "asr",
+        {"shard": str(shard), "out": str(decoded), "audio_index": str(index), "params": params},
+    )
+    run_stage(
+        "transcripts",
         {
             "shard": str(shard),
             "out": str(out),
-            "audio_index": str(index),
+            "asr": str(decoded),
             "provided": str(provided),
             "cer_json": None,
-            "params": {"model_dir": str(FIXTURE), "device": "cpu", "workers": 0},
+            "params": params,
         },
     )
     full = ref["results"]["full"]

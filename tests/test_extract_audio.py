@@ -6,8 +6,11 @@ from extract_media import DURATION, TONE_HZ, make_media, write_shard
 
 from mersemi.cli import main
 from mersemi.errors import InputError
-from mersemi.extract import audio
-from mersemi.extract.audio import AudioParams, extract_audio, read_audio_index, read_wav
+from mersemi.extract.audio import Params as AudioParams
+from mersemi.extract.audio import wavs as audio
+from mersemi.extract.audio.wavs import read_wav
+from mersemi.extract.cli import run_stage
+from mersemi.extract.wav import read_audio_index
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +46,15 @@ def test_wavs_16k_mono_and_invalid_clips(media, tmp_path):
 def test_too_long_and_empty_audio(media, tmp_path, monkeypatch):
     _, clips, _ = media
     shard = write_shard(tmp_path / "s.csv", {"face": clips["face"]})
-    idx = extract_audio(shard, tmp_path / "a.csv", AudioParams(max_seconds=0.5))
+    idx = run_stage(
+        "audio", {"shard": shard, "out": tmp_path / "a.csv", "params": AudioParams(max_seconds=0.5)}
+    )
     assert idx.loc[0, "reason"] == "too_long" and not idx.loc[0, "valid"]
     x, sr = read_wav(idx.loc[0, "wav"])
     assert len(x) == sr // 2  # kept, cut at max_seconds
 
     monkeypatch.setattr(audio, "decode_audio", lambda path, p: np.zeros(0, np.int16))
-    idx = extract_audio(shard, tmp_path / "b.csv", AudioParams())
+    idx = run_stage("audio", {"shard": shard, "out": tmp_path / "b.csv", "params": AudioParams()})
     assert idx.loc[0, "reason"] == "empty_audio" and idx.loc[0, "wav"] == ""
 
 
@@ -63,7 +68,7 @@ def test_index_reader_errors(tmp_path):
 
 def test_audio_rows_refuses_an_index_of_another_shard(tmp_path):
     from mersemi.errors import InputError
-    from mersemi.extract.audio import audio_rows
+    from mersemi.extract.wav import audio_rows
 
     index = tmp_path / "shard-0000.csv"
     index.write_text("name,wav,valid,reason,duration,detail\na,a.wav,True,,2.5,\n")
@@ -82,7 +87,10 @@ def test_names_up_to_the_file_system_limit(media, tmp_path):
         videos[name] = tmp_path / f"{name}.ts"
         videos[name].write_bytes(clips["face"].read_bytes())
     shard = write_shard(tmp_path / "s.csv", {**videos, "face": clips["face"]})
-    idx = extract_audio(shard, tmp_path / "audio" / "shard-0000.csv", AudioParams())
+    idx = run_stage(
+        "audio",
+        {"shard": shard, "out": tmp_path / "audio" / "shard-0000.csv", "params": AudioParams()},
+    )
     assert idx["valid"].all(), idx[["name", "reason", "detail"]]
     wavs = [Path(w) for w in idx["wav"]]
     assert len(set(wavs)) == 3 and all(w.is_file() and len(w.name) <= 255 for w in wavs)

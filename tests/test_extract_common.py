@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mersemi.cli import main
+from mersemi.device import autocast_dtype, select_device
 from mersemi.errors import InputError
 from mersemi.extract.common import (
     ClipFailure,
@@ -11,13 +12,11 @@ from mersemi.extract.common import (
     Outcome,
     SpanningBatcher,
     StageParams,
-    autocast_dtype,
     meta_params,
     prefetch,
     read_shard,
     reasons_path,
     require_path,
-    select_device,
     write_feature_shard,
 )
 from mersemi.params import parse_params
@@ -163,10 +162,36 @@ def test_unknown_recipe_is_a_config_error():
 
 def test_departures_from_mertools_are_logged_and_returned(caplog):
     from mersemi.extract.common import departures
-    from mersemi.extract.faces import MERTOOLS, FacesParams
+    from mersemi.extract.faces import MERTOOLS
+    from mersemi.extract.faces import Params as FacesParams
 
     with caplog.at_level("WARNING"):
         got = departures("faces", FacesParams(max_frames=8, size=112), MERTOOLS)
     assert got == {"backend": "opencv", "max_frames": 8}  # size 112 is MERTools'
     assert "depart from MERTools" in caplog.text
     assert departures("faces", FacesParams(recipe="mersemi", max_frames=8), MERTOOLS) == {}
+
+
+def test_the_cli_imports_no_model_library():
+    """The stage specs build the parser without torch, cv2, open_clip or transformers (a light
+    `mersemi extract --help`; the implementation modules import them when a stage runs)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mersemi
+
+    src = str(Path(mersemi.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    code = (
+        "import sys\n"
+        "from mersemi.cli import main\n"
+        "try:\n    main(['extract', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = {'torch', 'cv2', 'open_clip', 'transformers', 'kaldi_native_fbank'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -9,15 +9,12 @@ import pytest
 from extract_media import encode, face_frames, make_media, write_shard
 
 from mersemi.errors import InputError
+from mersemi.extract.cli import run_stage
 from mersemi.extract.common import ClipFailure, reasons_path
-from mersemi.extract.faces import (
-    FacesParams,
-    crop_matrix,
-    extract_faces,
-    eye_angle,
-    open_crops,
-)
-from mersemi.extract.frames import decode_frames, probe, sample_indices, select_expr
+from mersemi.extract.crops import open_crops
+from mersemi.extract.faces import Params as FacesParams
+from mersemi.extract.faces.frames import decode_frames, probe, sample_indices, select_expr
+from mersemi.extract.faces.geometry import crop_matrix, eye_angle
 from mersemi.ffmpeg_bin import ffmpeg_exe
 
 SIZE = 64
@@ -34,7 +31,14 @@ def media(tmp_path_factory):
 def crops(media):
     root, _, shard = media
     out = root / "faces" / "shard-0000.h5"
-    outcome = extract_faces(shard, out, FacesParams(max_frames=5, size=SIZE, recipe="mersemi"))
+    outcome = run_stage(
+        "faces",
+        {
+            "shard": shard,
+            "out": out,
+            "params": FacesParams(max_frames=5, size=SIZE, recipe="mersemi"),
+        },
+    )
     return out, outcome
 
 
@@ -45,7 +49,7 @@ def test_opencv_under_mertools_keeps_every_frame(media, tmp_path):
     _, clips, _ = media
     shard = write_shard(tmp_path / "s.csv", {"face": clips["face"], "noface": clips["noface"]})
     out = tmp_path / "mt.h5"
-    extract_faces(shard, out, FacesParams(max_frames=5))
+    run_stage("faces", {"shard": shard, "out": out, "params": FacesParams(max_frames=5)})
     cf = open_crops(out)
     assert cf.valid.tolist() == [True, True] and cf.size == 112
     with h5py.File(out, "r") as h5:
@@ -102,10 +106,18 @@ def test_crop_matrix_levels_the_eyes():
 def test_openface_missing_binary_is_a_clear_error(media, tmp_path):
     _, _, shard = media
     with pytest.raises(InputError, match="openface_bin"):
-        extract_faces(shard, tmp_path / "o.h5", FacesParams(backend="openface"))
+        run_stage(
+            "faces",
+            {"shard": shard, "out": tmp_path / "o.h5", "params": FacesParams(backend="openface")},
+        )
     with pytest.raises(InputError, match="no such file"):
-        extract_faces(
-            shard, tmp_path / "o.h5", FacesParams(backend="openface", openface_bin="/no/FE")
+        run_stage(
+            "faces",
+            {
+                "shard": shard,
+                "out": tmp_path / "o.h5",
+                "params": FacesParams(backend="openface", openface_bin="/no/FE"),
+            },
         )
     assert not (tmp_path / "o.h5").exists()
 
@@ -146,7 +158,7 @@ def test_openface_backend_reads_aligned_frames_in_order(media, tmp_path):
         backend="openface", openface_bin=str(exe), openface_model="model/main.txt", size=32,
         workers=0, recipe="mersemi",
     )  # fmt: skip
-    extract_faces(shard, out, p)
+    run_stage("faces", {"shard": shard, "out": out, "params": p})
     cf = open_crops(out)
     assert list(cf.valid) == [True, False] and cf.reasons[1] == "openface_error"
     with h5py.File(out, "r") as h5:
@@ -179,8 +191,13 @@ def test_crops_per_clip_are_capped_uniformly(media, tmp_path, caplog):
     shard = write_shard(tmp_path / "shard.csv", {"face": clips["face"]})
     out = tmp_path / "faces.h5"
     with caplog.at_level("WARNING"):
-        extract_faces(
-            shard, out, FacesParams(max_frames=0, max_crops=3, size=SIZE, recipe="mersemi")
+        run_stage(
+            "faces",
+            {
+                "shard": shard,
+                "out": out,
+                "params": FacesParams(max_frames=0, max_crops=3, size=SIZE, recipe="mersemi"),
+            },
         )
     cf = open_crops(out)
     with h5py.File(out, "r") as h5:
@@ -206,7 +223,7 @@ def test_many_sampled_frames_decode_and_match_their_indices(media, tmp_path):
 def test_a_stalled_decoder_is_killed_and_named(tmp_path, monkeypatch):
     """An ffmpeg that stops giving frames is killed after `timeout` seconds without a frame,
     and the clip fails as decode_error (not a hang, not a silently short clip)."""
-    from mersemi.extract import frames as fr
+    from mersemi.extract.faces import frames as fr
 
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\nexec sleep 60\n")

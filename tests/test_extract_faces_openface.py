@@ -20,8 +20,12 @@ from extract_media import make_media, write_shard
 from openface_build import built_or_skip
 
 from mersemi.errors import InputError
-from mersemi.extract.faces import FacesParams, HaarAligner, check_model, extract_faces, open_crops
-from mersemi.extract.frames import sample_indices
+from mersemi.extract.cli import run_stage
+from mersemi.extract.crops import open_crops
+from mersemi.extract.faces import Params as FacesParams
+from mersemi.extract.faces import check_model
+from mersemi.extract.faces.frames import sample_indices
+from mersemi.extract.faces.haar import HaarAligner
 from mersemi.store import read_features
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +53,9 @@ def params(exe, **kw) -> FacesParams:
 def test_openface_end_to_end(exe, media, tmp_path):
     _, _, shard = media
     out = tmp_path / "faces" / "shard-0000.h5"
-    outcome = extract_faces(shard, out, params(exe, size=112, max_frames=5))
+    outcome = run_stage(
+        "faces", {"shard": shard, "out": out, "params": params(exe, size=112, max_frames=5)}
+    )
     cf = open_crops(out)
     reason = dict(zip(cf.names, cf.reasons, strict=True))
     assert dict(zip(cf.names, cf.valid, strict=True)) == {
@@ -81,7 +87,14 @@ def test_face_fills_the_crop_unless_simscale_is_forced(exe, media, tmp_path):
     crops = {}
     for scale in (None, 0.7):
         out = tmp_path / f"{scale}.h5"
-        extract_faces(shard, out, params(exe, size=224, openface_scale=scale, max_frames=4))
+        run_stage(
+            "faces",
+            {
+                "shard": shard,
+                "out": out,
+                "params": params(exe, size=224, openface_scale=scale, max_frames=4),
+            },
+        )
         with h5py.File(out, "r") as h5:
             crops[scale] = h5["crops"][:]
     small, full = crops[0.7], crops[None]
@@ -98,7 +111,7 @@ def test_missing_landmark_model_fails_before_any_clip(exe, media, tmp_path):
     _, _, shard = media
     p = FacesParams(backend="openface", openface_bin=str(exe))  # default CE-CLM: not built
     with pytest.raises(InputError, match="cen_patches.*openface_model"):
-        extract_faces(shard, tmp_path / "o.h5", p)
+        run_stage("faces", {"shard": shard, "out": tmp_path / "o.h5", "params": p})
     assert not (tmp_path / "o.h5").exists()
 
 

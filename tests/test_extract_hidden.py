@@ -44,12 +44,12 @@ def test_hubert_large_family_tuple_is_pre_final_layernorm():
 def test_tiny_llama_tuple_ends_after_the_final_norm():
     """The demo's tiny Llama: transformers 5's tuple ends with the final norm's output, as
     MERTools' tuple did (recipe mertools takes the same set explicitly)."""
-    from mersemi.extract.llm_load import load_base_model, load_tokenizer
+    from mersemi.extract.text.llm_load import load_base_model, load_tokenizer
 
     path = tiny_model("llm")
     tok = load_tokenizer(path, False)
     model, config, _ = load_base_model(path, False, torch.float32, torch.device("cpu"))
-    from mersemi.extract.text import decoder_layers
+    from mersemi.extract.text.llm import decoder_layers
 
     layers = decoder_layers(model, int(config.num_hidden_layers))
     enc = tok(["你好，世界"], return_tensors="pt")

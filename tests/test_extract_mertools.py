@@ -233,7 +233,7 @@ def openface_exe():
 def end_to_end(openface_exe, tmp_path_factory):
     """faces (OpenFace, CLNF) -> visual from the fixture's videos, per recipe (mersemi at
     112 px, to compare crops; its default is 224)."""
-    from mersemi.extract.faces import open_crops
+    from mersemi.extract.crops import open_crops
 
     mp = pytest.MonkeyPatch()
     mp.setenv("OPENBLAS_CORETYPE", "Haswell")  # the fixture's OpenBLAS kernels (see top)

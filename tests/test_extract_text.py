@@ -5,7 +5,8 @@ from tiny_model_cache import tiny_model, write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.cli import run_stage
-from mersemi.extract.text import Params, TextEmbedder
+from mersemi.extract.text import Params
+from mersemi.extract.text.llm import TextEmbedder
 from mersemi.store import read_features
 
 SENTENCES = [

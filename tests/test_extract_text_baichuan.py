@@ -14,7 +14,8 @@ from tiny_model_cache import write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.cli import run_stage
-from mersemi.extract.text import Params, TextEmbedder, check_model
+from mersemi.extract.text import Params, check_model
+from mersemi.extract.text.llm import TextEmbedder
 from mersemi.store import read_features
 
 TEXTS = ["今天天气很好，我们去公园散步吧！", "你好，世界。Hello, world!", "别担心。", "哈哈"]

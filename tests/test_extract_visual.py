@@ -7,9 +7,11 @@ from extract_media import make_media, write_shard
 from mersemi.cli import main
 from mersemi.demo.tiny.clip import TINY_CLIP_CONFIG, write_tiny_clip
 from mersemi.errors import InputError
+from mersemi.extract.cli import run_stage
 from mersemi.extract.common import reasons_path
-from mersemi.extract.faces import FacesParams, extract_faces
-from mersemi.extract.visual import ClipEncoder, VisualParams, extract_visual
+from mersemi.extract.faces import Params as FacesParams
+from mersemi.extract.visual import Params as VisualParams
+from mersemi.extract.visual.encoder import ClipEncoder
 from mersemi.store import read_features
 
 
@@ -19,7 +21,14 @@ def setup(tmp_path_factory):
     clips = make_media(root / "media")
     shard = write_shard(root / "shard.csv", clips)
     faces = root / "faces.h5"
-    extract_faces(shard, faces, FacesParams(max_frames=4, size=64, recipe="mersemi"))
+    run_stage(
+        "faces",
+        {
+            "shard": shard,
+            "out": faces,
+            "params": FacesParams(max_frames=4, size=64, recipe="mersemi"),
+        },
+    )
     model = write_tiny_clip(root / "models" / "clip")
     return root, shard, faces, model
 
@@ -51,8 +60,26 @@ def test_batched_equals_one_clip_at_a_time(setup, tmp_path):
     _, shard, faces, model = setup
     enc = ClipEncoder(VisualParams(**model))
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    extract_visual(shard, faces, a, VisualParams(**model, batch_size=5), enc)
-    extract_visual(shard, faces, b, VisualParams(**model, span_clips=False, workers=0), enc)
+    run_stage(
+        "visual",
+        {
+            "shard": shard,
+            "faces": faces,
+            "out": a,
+            "params": VisualParams(**model, batch_size=5),
+            "encoder": enc,
+        },
+    )
+    run_stage(
+        "visual",
+        {
+            "shard": shard,
+            "faces": faces,
+            "out": b,
+            "params": VisualParams(**model, span_clips=False, workers=0),
+            "encoder": enc,
+        },
+    )
     fa, fb = read_features(a), read_features(b)
     np.testing.assert_allclose(fa.features, fb.features, rtol=1e-4, atol=1e-5)
     assert fa.meta.digest == fb.meta.digest  # batching is not a parameter of the numbers
@@ -62,13 +89,37 @@ def test_missing_model_is_a_clear_error(setup, tmp_path):
     _, shard, faces, model = setup
     out = tmp_path / "x.h5"
     with pytest.raises(InputError, match="params key 'checkpoint'"):
-        extract_visual(shard, faces, out, VisualParams())
+        run_stage("visual", {"shard": shard, "faces": faces, "out": out, "params": VisualParams()})
     with pytest.raises(InputError, match="does not exist"):
-        extract_visual(shard, faces, out, VisualParams(**{**model, "checkpoint": "/no/w.pt"}))
+        run_stage(
+            "visual",
+            {
+                "shard": shard,
+                "faces": faces,
+                "out": out,
+                "params": VisualParams(**{**model, "checkpoint": "/no/w.pt"}),
+            },
+        )
     with pytest.raises(InputError, match="set model_name to 'mersemi-tiny-vit'"):
-        extract_visual(shard, faces, out, VisualParams(**{**model, "model_name": "other"}))
+        run_stage(
+            "visual",
+            {
+                "shard": shard,
+                "faces": faces,
+                "out": out,
+                "params": VisualParams(**{**model, "model_name": "other"}),
+            },
+        )
     with pytest.raises(InputError, match="unknown open_clip model"):
-        extract_visual(shard, faces, out, VisualParams(model_name="Nope-1", checkpoint="x"))
+        run_stage(
+            "visual",
+            {
+                "shard": shard,
+                "faces": faces,
+                "out": out,
+                "params": VisualParams(model_name="Nope-1", checkpoint="x"),
+            },
+        )
     assert not out.exists()
 
 
@@ -77,4 +128,12 @@ def test_crops_must_match_the_shard(setup, tmp_path):
     other = tmp_path / "s.csv"
     other.write_text("name,path,split,label,shard\nzz,/x.mp4,train,,0\n", encoding="utf-8")
     with pytest.raises(InputError, match="rerun the faces stage"):
-        extract_visual(other, faces, tmp_path / "x.h5", VisualParams(**model))
+        run_stage(
+            "visual",
+            {
+                "shard": other,
+                "faces": faces,
+                "out": tmp_path / "x.h5",
+                "params": VisualParams(**model),
+            },
+        )

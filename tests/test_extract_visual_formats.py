@@ -17,7 +17,9 @@ import pytest
 from clip_formats import SMALL_NAME, crops, features, make_model, write_all
 
 from mersemi.errors import InputError
-from mersemi.extract.visual import ClipEncoder, VisualParams, checkpoint_format
+from mersemi.extract.visual import Params as VisualParams
+from mersemi.extract.visual.encoder import ClipEncoder
+from mersemi.extract.visual.formats import checkpoint_format
 
 FORMATS = ("open_clip", "openai", "hf")
 

@@ -52,7 +52,7 @@ def test_tokenizer_covers_chinese():
 def test_wenet_runtime_methods():
     import torch
 
-    from mersemi.extract.asr import read_units
+    from mersemi.extract.asr.units import read_units
 
     m = torch.jit.load(str(tiny_model("wenet") / "final.zip"))
     units = read_units(tiny_model("wenet") / "units.txt")
@@ -68,6 +68,9 @@ def test_wenet_runtime_methods():
 
 def test_models_tiny_command_loads_through_the_stage_loaders(tmp_path, capsys):
     from mersemi.extract import acoustic, asr, text
+    from mersemi.extract.acoustic.hubert import HubertEmbedder
+    from mersemi.extract.asr.recognizer import WenetRecognizer
+    from mersemi.extract.text.llm import TextEmbedder
 
     assert main(["models", "tiny", "--out", str(tmp_path / "m")]) == 0
     params = json.loads((tmp_path / "m" / "models.json").read_text("utf-8"))
@@ -76,10 +79,10 @@ def test_models_tiny_command_loads_through_the_stage_loaders(tmp_path, capsys):
     for key, value in params["visual"].items():
         if key != "model_name":
             assert (tmp_path / "m" / "clip") in Path(value).parents, value
-    hub = acoustic.HubertEmbedder(acoustic.Params(**params["acoustic"]))
+    hub = HubertEmbedder(acoustic.Params(**params["acoustic"]))
     assert hub.embed([np.zeros(16000, np.float32)]).shape == (1, 32)
-    rec = asr.WenetRecognizer(asr.Params(**params["asr"]))
+    rec = WenetRecognizer(asr.Params(**params["asr"]))
     assert isinstance(rec.recognize(np.zeros(16000, np.float32)), str)
-    emb = text.TextEmbedder(text.Params(**params["text"]))
+    emb = TextEmbedder(text.Params(**params["text"]))
     assert emb.embed(["你好"])[0].shape == (1, 32)
     assert not list((tmp_path / "m").glob(".*"))  # no temp folders left behind

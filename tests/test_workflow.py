@@ -124,7 +124,7 @@ def test_editing_a_stage_module_reruns_that_stage(demo, tmp_path):
         copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
         copy(REPO / part, checkout / part)
     assert planned(workdir, config, repo=checkout) == {}
-    with (checkout / "src" / "mersemi" / "extract" / "audio.py").open("a") as f:
+    with (checkout / "src" / "mersemi" / "extract" / "audio" / "wavs.py").open("a") as f:
         f.write("\n# an edit\n")
     jobs = planned(workdir, config, repo=checkout)
     assert jobs["audio"] == config["shards"] and {"acoustic", "asr", "text"} <= jobs.keys()

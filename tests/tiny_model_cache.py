@@ -60,8 +60,7 @@ def write_audio_index(folder: Path, clips: dict[str, np.ndarray | str | None]) -
 
     A value is a waveform (written as 16-bit wav), a reason string (clip invalid in the index,
     no wav) or b"..." bytes (written verbatim as a corrupt wav that the index calls valid)."""
-    from mersemi.extract.audio import INDEX_COLUMNS
-    from mersemi.extract.wavio import write_wav
+    from mersemi.extract.wav import INDEX_COLUMNS, write_wav
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -6,12 +6,12 @@ rule audio:
         check=CHECKS / "audio.txt",
         shard=SHARD_CSV,
     output:
-        index=RESULTS / "audio" / "shard-{shard}.csv",
-        wavs=directory(RESULTS / "audio" / "shard-{shard}"),
+        index=per_shard(RESULTS / "audio", ".csv"),
+        wavs=directory(per_shard(RESULTS / "audio")),
     log:
-        LOGS / "audio" / "shard-{shard}.log",
+        per_shard(LOGS / "audio", ".log"),
     benchmark:
-        BENCH / "audio" / "shard-{shard}.tsv"
+        per_shard(BENCH / "audio", ".tsv")
     conda:
         "../../envs/media.yaml"
     threads: 2

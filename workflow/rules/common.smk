@@ -41,9 +41,16 @@ BENCH = RESULTS / "benchmarks"
 DATA = config["data"]
 INVENTORY_DIR = RESULTS / "inventory"
 CLIPS = INVENTORY_DIR / "clips.csv"
-# Per-shard files are named by mersemi.clips (SHARD_STEM keeps `{shard}` as the wildcard).
-SHARD_CSV = INVENTORY_DIR / f"{SHARD_STEM}.csv"
-TRANSCRIPTS_CSV = INVENTORY_DIR / "transcripts" / f"{SHARD_STEM}.csv"
+
+
+def per_shard(folder, suffix=""):
+    """`folder`/shard-{shard}<suffix>: a per-shard path, named as mersemi.clips names shard
+    files (SHARD_STEM keeps `{shard}` as the wildcard)."""
+    return folder / f"{SHARD_STEM}{suffix}"
+
+
+SHARD_CSV = per_shard(INVENTORY_DIR, ".csv")
+TRANSCRIPTS_CSV = per_shard(INVENTORY_DIR / "transcripts", ".csv")
 MANIFEST = RESULTS / "manifest.csv"
 SPLITS = RESULTS / "splits.csv"  # the manifest without labels (pretraining)
 CHECKS = RESULTS / "checks"

@@ -6,11 +6,11 @@ rule faces:
         check=CHECKS / "faces.txt",
         shard=SHARD_CSV,
     output:
-        RESULTS / "faces" / "shard-{shard}.h5",
+        per_shard(RESULTS / "faces", ".h5"),
     log:
-        LOGS / "faces" / "shard-{shard}.log",
+        per_shard(LOGS / "faces", ".log"),
     benchmark:
-        BENCH / "faces" / "shard-{shard}.tsv"
+        per_shard(BENCH / "faces", ".tsv")
     conda:
         "../../envs/media.yaml"
     threads: 2

@@ -8,11 +8,11 @@ rule visual:
         faces=rules.faces.output[0],
         models=model_inputs("visual"),
     output:
-        FEATURES / "visual" / "shard-{shard}.h5",
+        per_shard(FEATURES / "visual", ".h5"),
     log:
-        LOGS / "visual" / "shard-{shard}.log",
+        per_shard(LOGS / "visual", ".log"),
     benchmark:
-        BENCH / "visual" / "shard-{shard}.tsv"
+        per_shard(BENCH / "visual", ".tsv")
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -35,11 +35,11 @@ rule acoustic:
         audio=rules.audio.output.index,
         models=model_inputs("acoustic"),
     output:
-        FEATURES / "acoustic" / "shard-{shard}.h5",
+        per_shard(FEATURES / "acoustic", ".h5"),
     log:
-        LOGS / "acoustic" / "shard-{shard}.log",
+        per_shard(LOGS / "acoustic", ".log"),
     benchmark:
-        BENCH / "acoustic" / "shard-{shard}.tsv"
+        per_shard(BENCH / "acoustic", ".tsv")
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -59,14 +59,14 @@ rule text:
     input:
         check=CHECKS / "text.txt",
         shard=SHARD_CSV,
-        transcripts=rules.asr.output[0],
+        transcripts=rules.transcripts.output[0],
         models=model_inputs("text"),
     output:
-        FEATURES / "text" / "shard-{shard}.h5",
+        per_shard(FEATURES / "text", ".h5"),
     log:
-        LOGS / "text" / "shard-{shard}.log",
+        per_shard(LOGS / "text", ".log"),
     benchmark:
-        BENCH / "text" / "shard-{shard}.tsv"
+        per_shard(BENCH / "text", ".tsv")
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -84,7 +84,7 @@ rule text:
 
 rule merge_features:
     input:
-        shards=expand(FEATURES / "{{modality}}" / f"{SHARD_STEM}.h5", shard=SHARDS),
+        shards=expand(per_shard(FEATURES / "{{modality}}", ".h5"), shard=SHARDS),
         clips=CLIPS,
     output:
         FEATURES / "{modality}.h5",

@@ -1,13 +1,13 @@
 """`mersemi extract <stage> --shard SHARD_CSV --out OUT [--params JSON] [stage flags]`.
 
-A stage is a module with:
+A stage is a package whose `__init__` is its spec (a command outside STAGES, a module):
   HELP: str                       one line for `mersemi extract --help`
   Params: dataclass               its options (subclass of common.StageParams), all defaulted
   add_arguments(parser) -> None   extra flags (inputs from earlier stages); may be absent
   run(args, params) -> None       does the work; args has .shard, .out and the extra flags
 
-Stage modules are imported to build the parser, so they must not import torch, open_clip,
-cv2 or transformers at module level (import inside functions).
+Specs are imported to build the parser, so they must not import torch, open_clip, cv2 or
+transformers; `run` imports the stage's implementation modules, which import them at the top.
 """
 
 import argparse
@@ -28,16 +28,19 @@ STAGES: dict[str, str] = {
     "asr": "mersemi.extract.asr",
     "text": "mersemi.extract.text",
 }
+# Commands that are a step of a stage, with its params (extract.<stage> of the config):
+# the merge of provided transcripts is apart from ASR decoding, so editing them reruns no ASR.
+COMMANDS: dict[str, str] = {**STAGES, "transcripts": "mersemi.extract.asr.merge"}
 
 
 def stage_module(stage: str):
-    return importlib.import_module(STAGES[stage])
+    return importlib.import_module(COMMANDS[stage])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="feature extraction stages (one manifest shard per call)")
     ssub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for stage in STAGES:
+    for stage in COMMANDS:
         mod = stage_module(stage)
         sp = ssub.add_parser(stage, help=mod.HELP, description=mod.HELP)
         sp.add_argument("--shard", required=True, help="manifest shard CSV (or a whole manifest)")
@@ -60,14 +63,15 @@ def _run(args) -> None:
     mod.run(args, params)
 
 
-def run_stage(stage: str, argv_like: dict) -> None:
+def run_stage(stage: str, argv_like: dict):
     """Programmatic entry (tests, benchmarks): run_stage('faces', {'shard': ..., 'out': ...,
-    'params': {...}, **extra flags})."""
+    'params': {...} or a Params, **extra flags}); returns what the stage's `run` returns."""
     mod = stage_module(stage)
     raw = dict(argv_like)
     params = raw.pop("params", None) or {}
-    p = parse_params(mod.Params, params, f"extract {stage} params")
-    mod.run(argparse.Namespace(stage=stage, **raw), p)
+    if not isinstance(params, mod.Params):
+        params = parse_params(mod.Params, params, f"extract {stage} params")
+    return mod.run(argparse.Namespace(stage=stage, **raw), params)
 
 
-__all__ = ["STAGES", "read_shard", "register", "run_stage", "stage_module"]
+__all__ = ["COMMANDS", "STAGES", "read_shard", "register", "run_stage", "stage_module"]

@@ -10,7 +10,6 @@
   (`name,valid,reason,detail`), written atomically *before* the tracked output.
 - `prefetch`: decode clips in worker threads, in order, while the caller runs the model.
 - `SpanningBatcher`, `MeanPool`: batches that span clips, and per-clip means of the results.
-- `select_device`, `autocast`: device choice and bf16/fp16 autocast on CUDA.
 - `RECIPES`, `check_recipe`, `recipe_precision`, `departures`: the feature recipe
   (`mertools`: MERTools' MER2024 extractors; `mersemi`: the project's own, docs/extraction.md).
 - `write_feature_shard`: the reasons sidecar + the HDF5 feature file via `mersemi.store`.
@@ -18,7 +17,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -90,10 +88,15 @@ RECIPES = ("mertools", "mersemi")
 RECIPE_STAGES = ("faces", "visual", "acoustic", "text")
 
 
+# Commands that are a step of a stage and take its params (its config section).
+STEP_OF = {"transcripts": "asr"}
+
+
 def stage_section(extract: dict, stage: str) -> dict:
     """A stage's params from the config's `extract` section: its own section, with the
     section-wide `recipe` (default mertools) for the stages it changes; a stage's own
     `recipe` key overrides it (stated in the file attrs, like any param)."""
+    stage = STEP_OF.get(stage, stage)
     section = dict(extract.get(stage) or {})
     if stage in RECIPE_STAGES:
         section = {"recipe": extract.get("recipe", RECIPES[0]), **section}
@@ -302,57 +305,6 @@ class MeanPool:
         has = self.counts > 0
         out[has] = (self.sums[has] / self.counts[has, None]).astype(np.float32)
         return out
-
-
-# --------------------------------------------------------------------------- device + precision
-
-
-def select_device(name: str = "auto", one_gpu: bool = True):
-    """torch.device from 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'. With 'auto' or
-    'cuda' on a machine with several GPUs the job first takes a free one (`mersemi.gpu`);
-    `one_gpu=False` leaves every GPU visible (a model spread over them)."""
-    if one_gpu and name in ("auto", "cuda"):
-        from ..gpu import claim_gpu
-
-        claim_gpu()
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise InputError(f"device {name!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} requested but CUDA is not available")
-    return dev
-
-
-def autocast_dtype(device, precision: str = "auto"):
-    """The autocast dtype for a device, or None for full fp32."""
-    import torch
-
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise InputError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
-    if device.type != "cuda" or precision == "fp32":
-        if precision in ("bf16", "fp16") and device.type != "cuda":
-            log.info("precision %s ignored on %s: running fp32", precision, device)
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
-
-
-def autocast(device, precision: str = "auto"):
-    """Context manager: torch.autocast on CUDA with bf16/fp16, a no-op in fp32 / on CPU."""
-    import torch
-
-    dtype = autocast_dtype(device, precision)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def require_path(path: str | None, key: str, stage: str, what: str = "file") -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import InputError
-from .common import autocast_dtype, require_path
+from .common import require_path
 
 
 def require_model_dir(
@@ -32,6 +32,9 @@ def load_dtype(device, precision: str):
     """The dtype to load weights in: bf16/fp16 on CUDA per `precision`, float32 otherwise.
 
     Large models are loaded in half precision (not autocast) so that 13B parameters fit."""
+    # here, not at the top: check-models imports this module to report a missing torch
     import torch
+
+    from ..device import autocast_dtype
 
     return autocast_dtype(device, precision) or torch.float32

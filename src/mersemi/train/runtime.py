@@ -1,6 +1,6 @@
-"""Device choice, threads, seeding, autocast."""
+"""Device choice, threads, seeding, autocast (the GPU claim and autocast from `mersemi.device`,
+shared with the extraction stages)."""
 
-import contextlib
 import logging
 import os
 import random
@@ -8,21 +8,21 @@ import random
 import numpy as np
 import torch
 
+from ..device import autocast as device_autocast
+from ..errors import InputError
+from ..gpu import claim_gpu
+
 log = logging.getLogger(__name__)
 
 
 def setup(params) -> torch.device:
     """Seed everything, set CPU threads and pick the device (auto: CUDA when available)."""
     if params.device in ("auto", "cuda"):
-        from ..gpu import claim_gpu
-
         claim_gpu()  # several GPUs on the machine: this job takes a free one
     threads = params.threads if params.threads > 0 else (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     seed_all(params.seed)
     if params.device == "cuda" and not torch.cuda.is_available():
-        from ..errors import InputError
-
         raise InputError("--params: device=cuda but no CUDA device is available")
     name = (
         params.device
@@ -41,6 +41,5 @@ def seed_all(seed: int) -> None:
 
 
 def autocast(device: torch.device, enabled: bool):
-    if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bf16 autocast on CUDA when `enabled` (`amp`), else none (and nothing logged on CPU)."""
+    return device_autocast(device, "bf16" if enabled and device.type == "cuda" else "fp32")

@@ -1,61 +1,23 @@
-"""Stage `audio`: video → 16 kHz mono 16-bit wav per clip, and an index CSV.
-
-    mersemi extract audio --shard shards/shard-0003.csv --out audio/shard-0003.csv
-
-Outputs:
-  audio/shard-0003/<name>.wav  the first audio stream, downmixed to mono, resampled (ffmpeg); a
-                               name too long for the file system is cut short and hashed
-                               (`wav` in the index is the path)
-  audio/shard-0003.csv         index `name,wav,valid,reason,duration,detail`, one row per clip in
-                               shard order, written atomically and LAST (the tracked output)
-
-Invalid clips (valid=False): no audio stream (`no_audio`), no audio samples (`empty_audio`),
-longer than `max_seconds` (`too_long`: the wav is kept, cut at max_seconds), unreadable file
-(`decode_error`, `missing_file`).
-"""
-
-from __future__ import annotations
+"""The audio stage's work: one ffmpeg call per clip, the wavs, the index CSV (written last)."""
 
 import logging
 import os
 import subprocess
 import wave
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, fit_name, write_csv_atomic
-from ..errors import InputError
-from ..ffmpeg_bin import ffmpeg_exe
-from .common import ClipFailure, Outcome, StageParams, prefetch, progress, read_shard
-from .frames import _last_line
+from ...atomic import atomic_path, fit_name, write_csv_atomic
+from ...errors import InputError
+from ...ffmpeg_bin import ffmpeg_exe
+from ..common import ClipFailure, Outcome, prefetch, progress, read_shard
+from ..ffmpeg import last_line
+from ..wav import INDEX_COLUMNS
+from . import STAGE, Params
 
 log = logging.getLogger(__name__)
-
-HELP = "video -> 16 kHz mono wav per clip + index CSV (name,wav,valid,reason,duration,detail)"
-INDEX_COLUMNS = ["name", "wav", "valid", "reason", "duration", "detail"]
-
-
-@dataclass
-class AudioParams(StageParams):
-    sample_rate: int = 16000
-    max_seconds: float = 60.0  # longer audio is flagged too_long (wav kept, cut here)
-    timeout: float = 600.0  # seconds per clip for ffmpeg
-
-    def check(self) -> None:
-        if self.sample_rate < 1000:
-            raise InputError(f"audio: sample_rate must be at least 1000, got {self.sample_rate}")
-        if self.max_seconds <= 0:
-            raise InputError(f"audio: max_seconds must be positive, got {self.max_seconds}")
-
-
-Params = AudioParams
-
-
-def run(args, p: AudioParams) -> None:
-    extract_audio(args.shard, args.out, p)
 
 
 def wav_dir(index_csv: str | os.PathLike) -> Path:
@@ -64,7 +26,7 @@ def wav_dir(index_csv: str | os.PathLike) -> Path:
     return index_csv.with_name(index_csv.stem)
 
 
-def decode_audio(path: Path, p: AudioParams) -> np.ndarray:
+def decode_audio(path: Path, p: Params) -> np.ndarray:
     """int16 mono samples at p.sample_rate, at most max_seconds + 1 s of them.
 
     One ffmpeg call that reads the first audio stream only: the verdict (no_audio,
@@ -85,7 +47,7 @@ def decode_audio(path: Path, p: AudioParams) -> np.ndarray:
         listed = [ln for ln in err.splitlines() if ln.strip().startswith("Stream #")]
         if listed and "matches no streams" in err and not any(": Audio:" in x for x in listed):
             raise ClipFailure("no_audio", "no audio stream")
-        raise ClipFailure("decode_error", _last_line(err))
+        raise ClipFailure("decode_error", last_line(err))
     return samples
 
 
@@ -107,9 +69,10 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return data.astype(np.float32) / 32768.0, sr
 
 
-def extract_audio(shard, out, p: AudioParams) -> pd.DataFrame:
-    clips = read_shard(shard)
-    out = Path(out)
+def run(args, p: Params) -> pd.DataFrame:
+    """The shard's wavs and its index (`args.shard` -> `args.out`); returns the index."""
+    clips = read_shard(args.shard)
+    out = Path(args.out)
     folder = wav_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     outcome = Outcome([c.name for c in clips])
@@ -152,36 +115,5 @@ def extract_audio(shard, out, p: AudioParams) -> pd.DataFrame:
         columns=INDEX_COLUMNS,
     )
     write_csv_atomic(index, out)
-    outcome.log_summary("audio", out)
+    outcome.log_summary(STAGE, out)
     return index
-
-
-def read_audio_index(path: str | os.PathLike) -> pd.DataFrame:
-    """Read an audio index CSV: columns INDEX_COLUMNS, `valid` bool, `wav`/`reason` str."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"audio index {path}: not found (run `mersemi extract audio`)") from None
-    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"audio index {path}: missing column(s) {missing}")
-    bad = sorted(set(df["valid"]) - {"True", "False"})
-    if bad:
-        raise InputError(f"audio index {path}: valid must be True/False, found {bad}")
-    df["valid"] = df["valid"] == "True"
-    df["duration"] = df["duration"].astype(float)
-    return df
-
-
-def audio_rows(path: str | os.PathLike, names) -> dict:
-    """The audio index rows (namedtuples) of a shard's clips, by name; every clip must be there."""
-    index = read_audio_index(path)
-    rows = {n: r for n, r in zip(index["name"], index.itertuples(index=False), strict=True)}
-    missing = [n for n in names if n not in rows]
-    if missing:
-        raise InputError(
-            f"audio index {path}: {len(missing)} clip(s) of the shard missing, e.g. "
-            f"{missing[:3]} (was it made from the same shard?)"
-        )
-    return rows

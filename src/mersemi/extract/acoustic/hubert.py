@@ -1,81 +1,34 @@
-"""Acoustic features: Chinese-HuBERT-Large (transformers) on 16 kHz wavs -> one vector per clip.
-
-Two recipes (`recipe`, docs/extraction.md):
-
-`mertools` (default): MERTools' `extract_audio_huggingface.py`, UTTERANCE level. The whole clip
-is normalised once (zero mean, unit variance, float32, as `Wav2Vec2FeatureExtractor` does); a
-clip longer than `chunk_seconds` (10 s) is zero-padded to a multiple of 10 s and cut into 10 s
-chunks that run without an attention mask; the **sum** of the last `layers` (4) hidden states
-as MERTools' transformers 4.28 returned them (the inputs of the last 3 encoder layers and the
-output after the final LayerNorm, `hidden.LayerStates`, post_norm) is averaged over every
-frame of every chunk, the padded ones included. Clips up to 10 s run as one unpadded sequence
-(batched with other short clips under an attention mask, which changes no real frame). fp32
-on CUDA too.
-
-`mersemi`: each chunk is normalised on its own, a tail shorter than `min_chunk_seconds` joins
-the previous chunk, chunks are batched with attention masks, and the **mean** of the last 4
-per-layer outputs (the last one before the final LayerNorm, as transformers 5's tuple has it)
-is averaged over the real frames only; bf16 on CUDA.
-
-Both give the hidden size (1024 for the real model).
-"""
+"""The acoustic stage's work: HuBERT over a shard's wavs, pooled per clip."""
 
 import logging
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from transformers import HubertModel, Wav2Vec2FeatureExtractor
 
-from ..errors import InputError
-from ..store import FeatureMeta
-from .common import (
-    ClipFailure,
+from ...device import select_device
+from ...errors import InputError
+from ...store import FeatureMeta
+from ..common import (
     Outcome,
-    StageParams,
-    check_recipe,
     departures,
     meta_params,
     prefetch,
     progress,
     read_shard,
     recipe_precision,
-    select_device,
     write_feature_shard,
 )
-from .hidden import LayerStates
-from .models import load_dtype, require_model_dir
+from ..hidden import LayerStates
+from ..models import load_dtype, require_model_dir
+from ..wav import audio_rows, load_wave_for_clip
+from . import MERTOOLS, SAMPLE_RATE, STAGE, Params
 
 log = logging.getLogger(__name__)
 
-STAGE = "acoustic"
-SAMPLE_RATE = 16000
-
-
-HELP = "16 kHz wavs (audio index CSV) -> HuBERT features, last 4 layers, pooled over time"
 NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero_mean_unit_var_norm
-# MERTools' values of the keys a config may set (others are a logged departure)
-MERTOOLS = {"chunk_seconds": 10.0, "layers": 4}
-
-
-@dataclass
-class Params(StageParams):
-    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
-    model_dir: str | None = None  # transformers HuBERT directory (config, weights, preprocessor)
-    chunk_seconds: float = 10.0  # longer audio is processed in chunks of this length
-    min_chunk_seconds: float = 1.0  # mersemi: a shorter tail is appended to the previous chunk
-    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
-    batch_size: int = 16  # chunks per forward pass (chunks of many clips, sorted by length)
-
-    def check(self) -> None:
-        check_recipe(STAGE, self.recipe)
-        if self.chunk_seconds <= 0:
-            raise InputError(f"{STAGE}: chunk_seconds must be > 0, got {self.chunk_seconds}")
-        if not 0 <= self.min_chunk_seconds < self.chunk_seconds:
-            raise InputError(f"{STAGE}: min_chunk_seconds must be in [0, chunk_seconds)")
-        if self.layers < 1 or self.batch_size < 1:
-            raise InputError(f"{STAGE}: layers and batch_size must be >= 1")
 
 
 def split_chunks(
@@ -97,50 +50,6 @@ def split_chunks(
     return [wave[a:b] for a, b in zip(starts, bounds, strict=True)]
 
 
-EXPECTED_DIM = 1024  # chinese-hubert-large
-
-
-def check_model(params: Params) -> list:
-    """Config, feature extractor and a weights file of the HuBERT directory, without loading
-    the weights; the hidden size is reported (1024 for Chinese-HuBERT-Large)."""
-    from .modelcheck import bad, ok, package_check
-
-    checks = [package_check(STAGE, "transformers")]
-    if not checks[0].ok:
-        return checks
-    try:
-        path = require_model_dir(
-            STAGE, "model_dir", params.model_dir, ["config.json", "preprocessor_config.json"]
-        )
-    except InputError as e:
-        return [*checks, bad(STAGE, "model_dir", str(e), "set extract.acoustic.model_dir")]
-    from transformers import AutoConfig, Wav2Vec2FeatureExtractor
-
-    weights = [p.name for p in path.glob("*.safetensors")] + [
-        p.name for p in path.glob("pytorch_model*.bin")
-    ]
-    try:
-        config = AutoConfig.from_pretrained(path)
-        extractor = Wav2Vec2FeatureExtractor.from_pretrained(path)
-    except (OSError, ValueError) as e:
-        return [*checks, bad(STAGE, "model_dir", f"{path}: {e}", "re-download the directory")]
-    checks.append(ok(STAGE, "model_dir", f"{path} ({config.model_type})"))
-    if not weights:
-        checks.append(bad(STAGE, "weights", f"{path}: no *.safetensors or pytorch_model*.bin",
-                          "download the model's weights into model_dir"))  # fmt: skip
-    n_states = config.num_hidden_layers + 1
-    if params.layers > n_states:
-        checks.append(bad(STAGE, "layers", f"layers={params.layers}, model has {n_states} "
-                          "hidden states", "lower extract.acoustic.layers"))  # fmt: skip
-    if extractor.sampling_rate != SAMPLE_RATE:
-        checks.append(bad(STAGE, "sampling_rate", f"{extractor.sampling_rate} Hz",
-                          f"use a {SAMPLE_RATE} Hz HuBERT"))  # fmt: skip
-    dim = int(config.hidden_size)
-    note = "" if dim == EXPECTED_DIM else f" (Chinese-HuBERT-Large has {EXPECTED_DIM})"
-    checks.append(ok(STAGE, "dim", f"{dim}{note}"))
-    return checks
-
-
 class HubertEmbedder:
     """Loads a HuBERT directory once; `embed(waves)` -> float32 (N, hidden) clip vectors."""
 
@@ -150,9 +59,6 @@ class HubertEmbedder:
         path = require_model_dir(
             STAGE, "model_dir", params.model_dir, ["config.json", "preprocessor_config.json"]
         )
-        import torch
-        from transformers import HubertModel, Wav2Vec2FeatureExtractor
-
         self.device = select_device(params.device)
         self.precision = recipe_precision(params.recipe, params.precision, "fp32")
         self.dtype = load_dtype(self.device, self.precision)
@@ -175,7 +81,6 @@ class HubertEmbedder:
         if not self.extractor.return_attention_mask:
             # Group-norm HuBERT variants (base) are not padding-invariant; batch one chunk then.
             log.warning("%s: model takes no attention mask; batching one chunk at a time", path)
-        self._torch = torch
 
     @property
     def batch_size(self) -> int:
@@ -237,7 +142,6 @@ class HubertEmbedder:
     def _run(self, values: np.ndarray, mask, lengths) -> tuple[np.ndarray, np.ndarray]:
         """mertools: per row, the sum over its frames (all of them without a mask, the real
         ones with one) of the sum of the last `layers` states; and the frame count."""
-        torch = self._torch
         x = torch.from_numpy(values).to(self.device, self.dtype)
         m = None if mask is None else torch.from_numpy(mask).to(self.device)
         with torch.inference_mode(), LayerStates(self.model.encoder.layers) as cap:
@@ -280,7 +184,6 @@ class HubertEmbedder:
 
     def _forward(self, batch: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per chunk: sum over its real frames of the layer-mean hidden state, and frame count."""
-        torch = self._torch
         enc = self.extractor(
             batch,
             sampling_rate=SAMPLE_RATE,
@@ -316,41 +219,10 @@ class HubertEmbedder:
         return out
 
 
-def load_wave(path: str | os.PathLike) -> np.ndarray:
-    """Read a clip's wav; wrong rate or empty audio is a per-clip error (ValueError)."""
-    from .wavio import read_wav
-
-    wave, sr = read_wav(path)
-    if sr != SAMPLE_RATE:
-        raise ValueError(f"sample rate {sr} Hz, expected {SAMPLE_RATE}")
-    if len(wave) < 400:
-        raise ValueError(f"audio too short ({len(wave)} samples)")
-    return wave
-
-
-def load_wave_for_clip(wav: str) -> np.ndarray:
-    """Worker-thread decode of one clip's wav; problems are per-clip failures."""
-    try:
-        return load_wave(wav)
-    except ValueError as e:
-        reason = "empty_audio" if "too short" in str(e) else "decode_error"
-        raise ClipFailure(reason, str(e)) from None
-    except OSError as e:
-        raise ClipFailure("decode_error", f"{wav}: {e}") from None
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument(
-        "--audio-index", required=True, help="the audio stage's index CSV of this shard"
-    )
-
-
 def clip_waves(clips, index_path, outcome, workers: int, ahead: int):
     """Yield (clip number, waveform) for the clips whose audio is usable, in shard order.
 
     Clips marked invalid by the audio stage keep its reason; wavs are decoded in threads."""
-    from .audio import audio_rows
-
     rows = audio_rows(index_path, [c.name for c in clips])
     todo = []
     for i, c in enumerate(clips):

@@ -23,7 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ...errors import InputError
 
 log = logging.getLogger(__name__)
 

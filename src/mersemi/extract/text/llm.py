@@ -1,82 +1,36 @@
-"""Text features: a transformers language model (Baichuan2-13B-Base) on each clip's transcript.
-
-Two recipes (`recipe`, docs/extraction.md):
-
-`mertools` (default): MERTools' `extract_text_huggingface.py`, UTTERANCE level. The transcript
-goes in verbatim (no strip, no whitespace collapsing); the **sum** of the last `layers` (4)
-hidden states as MERTools' tuple has them (the inputs of the last 3 decoder layers and the
-output after the final norm, taken explicitly: `hidden.LayerStates`, post_norm) is averaged
-over the tokens `[start:end]`, where start/end come from MERTools' probe sentence (which tokens
-the tokenizer adds around a sentence: none for Baichuan2, so all tokens count). fp16 on CUDA
-(MERTools' `model.half()`), fp32 on CPU.
-
-`mersemi`: whitespace runs collapsed and the transcript stripped; the **mean** of the last 4
-entries of the model's `hidden_states` tuple, over the tokens without special tokens
-(BOS/EOS/PAD; `<unk>` stays, it stands for real text); bf16 on CUDA.
-
-No LM head is loaded (`llm_load` finds the base model whatever the directory's auto_map names).
-Sentences of many clips share a batch: sorted by token count (longest first), right-padded,
-with attention masks; in a causal model right padding never changes the real tokens' states,
-so a batched result equals the one-sentence result (checked by the tests). An empty
-transcript gives `valid=false` (reason `empty_transcript`) and a zero row (MERTools: zeros).
-"""
+"""The text stage's work: a language model over a shard's transcripts, pooled per clip."""
 
 import logging
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..errors import InputError
-from ..store import FeatureMeta
-from .common import (
+from ...device import select_device
+from ...errors import InputError
+from ...store import FeatureMeta
+from ...tables import read_csv_table
+from ..common import (
     Outcome,
-    StageParams,
-    check_recipe,
     departures,
     meta_params,
     progress,
     read_shard,
     reasons_path,
     recipe_precision,
-    select_device,
     write_feature_shard,
 )
-from .hidden import LayerStates
-from .llm_load import MEMORY, load_base_model, load_tokenizer
-from .models import load_dtype, require_model_dir
+from ..hidden import LayerStates
+from ..models import load_dtype, require_model_dir
+from . import MERTOOLS, STAGE, Params
+from .llm_load import load_base_model, load_tokenizer
 
 log = logging.getLogger(__name__)
 
-STAGE = "text"
-HELP = "transcripts (ASR stage CSV) -> LLM features, last 4 layers pooled over tokens"
-MERTOOLS = {"layers": 4}
+
 PROBE = "今天天气真好"  # MERTools' find_start_end_pos sentence (no spaces in it)
-
-
-@dataclass
-class Params(StageParams):
-    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
-    model_dir: str | None = None  # transformers model directory (config, weights, tokenizer)
-    trust_remote_code: bool = False  # Baichuan2 ships its model code: set true for it
-    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
-    batch_size: int = 32  # sentences per forward pass
-    max_tokens: int = 512  # longer transcripts are truncated (logged)
-    text_col: str = "text"  # column of the --transcripts CSV
-    # single | multi_gpu | int8 | int4 | cpu_offload (llm_load.MEMORY; GPU memory per plan
-    # for Baichuan2-13B in docs/extraction_models.md)
-    memory: str = "single"
-
-    def check(self) -> None:
-        check_recipe(STAGE, self.recipe)
-        if self.layers < 1 or self.batch_size < 1 or self.max_tokens < 1:
-            raise InputError(f"{STAGE}: layers, batch_size and max_tokens must be >= 1")
-        if self.memory not in MEMORY:
-            raise InputError(
-                f"{STAGE}: memory must be one of {sorted(MEMORY)}, got {self.memory!r}"
-            )
 
 
 class TextEmbedder:
@@ -91,9 +45,6 @@ class TextEmbedder:
             params.model_dir,
             ["config.json", ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")],
         )
-        import torch
-
-        self._torch = torch
         self.device = select_device(params.device, one_gpu=params.memory != "multi_gpu")
         self.precision = recipe_precision(params.recipe, params.precision, "fp16")
         self.dtype = load_dtype(self.device, self.precision)
@@ -142,7 +93,7 @@ class TextEmbedder:
             idx = order[pos : pos + self.batch_size]
             try:
                 vecs, n = self._forward([texts[k] for k in idx])
-            except self._torch.cuda.OutOfMemoryError:
+            except torch.cuda.OutOfMemoryError:
                 self._back_off(max(lengths[k] for k in idx))
                 continue  # the same clips again, in a smaller batch
             out[idx] = vecs
@@ -153,7 +104,7 @@ class TextEmbedder:
     def _back_off(self, tokens: int) -> None:
         """Halve the batch after a CUDA out-of-memory error; one sentence that does not fit is
         a configuration problem (max_tokens, memory plan)."""
-        self._torch.cuda.empty_cache()
+        torch.cuda.empty_cache()
         if self.batch_size == 1:
             raise InputError(
                 f"extract {STAGE}: out of GPU memory with one sentence of {tokens} tokens -> "
@@ -164,7 +115,6 @@ class TextEmbedder:
         log.warning("CUDA out of memory: batch size halved to %d, retrying", self.batch_size)
 
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        torch = self._torch
         enc = self.tokenizer(
             texts,
             padding=True,
@@ -190,7 +140,6 @@ class TextEmbedder:
     def _forward_mertools(self, ids, mask) -> tuple[np.ndarray, np.ndarray]:
         """Sum of the last `layers` states (post-norm), mean over tokens [start:end] of each
         sentence's own tokens (right padding: `end` counts back from its last real token)."""
-        torch = self._torch
         n_real = mask.sum(1)
         pos = torch.arange(ids.shape[1], device=mask.device)[None, :]
         lo = torch.full_like(n_real, self.start)
@@ -208,8 +157,6 @@ class TextEmbedder:
 
 def decoder_layers(model, n_layers: int):
     """The model's stack of decoder layers: the outermost ModuleList of `n_layers` modules."""
-    import torch
-
     for _, m in model.named_modules():
         if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers:
             return m
@@ -239,22 +186,12 @@ def probe_start_end(tok) -> tuple[int, int | None]:
     )
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument(
-        "--transcripts",
-        required=True,
-        help="transcript CSV of this shard (the ASR stage's output: name,text,source)",
-    )
-
-
 def read_transcripts(
     path, names: Sequence[str], text_col: str, verbatim: bool = False
 ) -> list[str]:
     """The transcript of every clip of the shard, in shard order ('' when empty).
 
     `verbatim` (recipe mertools): as written; else whitespace runs collapsed and stripped."""
-    from ..tables import read_csv_table
-
     df = read_csv_table(path, ["name", text_col], "transcript CSV")
     table = {
         unicodedata.normalize("NFC", n.strip()): str(t) if verbatim else " ".join(str(t).split())
@@ -275,8 +212,6 @@ def upstream_failures(transcripts) -> dict[str, str]:
     path = reasons_path(transcripts)
     if not path.is_file():
         return {}
-    from ..tables import read_csv_table
-
     df = read_csv_table(path, ["name", "valid", "reason"], "reasons CSV")
     bad = df[(df["valid"].astype(str) != "True") & (df["reason"] != "empty_transcript")]
     return dict(zip(bad["name"], bad["reason"], strict=True))
@@ -334,59 +269,3 @@ def run(args, params: Params) -> None:
         },
     )
     write_feature_shard(args.out, meta, outcome, features, STAGE)
-
-
-EXPECTED_DIM = 5120  # Baichuan2-13B
-
-
-def check_model(params: Params) -> list:
-    """Config, tokenizer (a sample encoded), weight files and the model's own code, without
-    loading weights; the hidden size is reported (5120 for Baichuan2-13B)."""
-    from .llm_load import base_model_class, weight_files
-    from .modelcheck import bad, ok, package_check
-
-    checks = [package_check(STAGE, m) for m in ("torch", "transformers")]
-    if params.memory in ("int8", "int4"):
-        checks.append(package_check(STAGE, "bitsandbytes", "bitsandbytes (extra quant)"))
-    if params.memory != "single":
-        checks.append(package_check(STAGE, "accelerate"))
-    if not all(c.ok for c in checks):
-        return checks
-
-    def failed(item: str, e: InputError):
-        cause, _, fix = str(e).partition(" -> ")
-        return [*checks, bad(STAGE, item, cause, fix or "see docs/extraction_models.md")]
-
-    try:
-        path = require_model_dir(STAGE, "model_dir", params.model_dir, ["config.json"])
-    except InputError as e:
-        return failed("model_dir", e)
-    from transformers import AutoConfig
-
-    try:
-        tok = load_tokenizer(path, params.trust_remote_code)
-        ids = tok("情绪识别，测试。")["input_ids"]
-    except InputError as e:
-        return failed("tokenizer", e)
-    checks.append(
-        ok(STAGE, "tokenizer", f"{type(tok).__name__}, {len(tok)} tokens, sample {ids[:6]}")
-    )
-    try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=params.trust_remote_code)
-        cls, _ = base_model_class(path, config, params.trust_remote_code)
-        files = weight_files(path)
-    except InputError as e:
-        return failed("model", e)
-    except (OSError, ValueError, ImportError) as e:
-        return [*checks, bad(STAGE, "config", f"{path}: {e}", "check config.json / "
-                             "extract.text.trust_remote_code")]  # fmt: skip
-    name = cls.__name__ if cls is not None else "AutoModel"
-    checks.append(ok(STAGE, "model", f"{path}: {name}, {len(files)} weight file(s)"))
-    n_states = int(config.num_hidden_layers) + 1
-    if params.layers > n_states:
-        checks.append(bad(STAGE, "layers", f"layers={params.layers}, model has {n_states} "
-                          "hidden states", "lower extract.text.layers"))  # fmt: skip
-    dim = int(config.hidden_size)
-    note = "" if dim == EXPECTED_DIM else f" (Baichuan2-13B has {EXPECTED_DIM})"
-    checks.append(ok(STAGE, "dim", f"{dim}{note}"))
-    return checks

@@ -6,8 +6,6 @@ stream list and the copied frame count; `decode_frames` runs one decode to raw R
 (sampled frames picked by a `select` filter) and reads the output size from stderr.
 """
 
-from __future__ import annotations
-
 import re
 import subprocess
 import threading
@@ -16,10 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 
-from ..ffmpeg_bin import ffmpeg_exe
-from .common import ClipFailure
+from ...ffmpeg_bin import ffmpeg_exe
+from ..common import ClipFailure
+from ..ffmpeg import last_line
 
 _FRAME_RE = re.compile(r"frame=\s*(\d+)")
 _DUR_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -32,11 +32,6 @@ class ProbeInfo:
     has_audio: bool
     n_frames: int  # video packets copied (≈ frames); 0 if unknown or no video
     duration: float | None  # container duration in seconds, if ffmpeg printed one
-
-
-def _last_line(err: str) -> str:
-    lines = [ln.strip() for ln in err.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "(no message)"
 
 
 def probe(path: str | Path, timeout: float = 600) -> ProbeInfo:
@@ -56,7 +51,7 @@ def probe(path: str | Path, timeout: float = 600) -> ProbeInfo:
     has_video = any(": Video:" in ln and "attached pic" not in ln for ln in streams)
     has_audio = any(": Audio:" in ln for ln in streams)
     if proc.returncode != 0 or not streams:
-        raise ClipFailure("decode_error", _last_line(err))
+        raise ClipFailure("decode_error", last_line(err))
     m = _DUR_RE.search(head)
     duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
     frames = _FRAME_RE.findall(err) if has_video else []
@@ -101,8 +96,6 @@ def iter_frames(
     downscales so the longer side is at most max_side (never upscales). Raises ClipFailure for
     files without video ('no_video') or that decode to nothing ('decode_error').
     """
-    import ffmpeg
-
     info = info or probe(path, timeout)
     if not info.has_video:
         raise ClipFailure("no_video", "no video stream")
@@ -152,7 +145,7 @@ def iter_frames(
             proc.wait()
             reader.join()
             watchdog.check()
-            raise ClipFailure("decode_error", _last_line("".join(err_lines)))
+            raise ClipFailure("decode_error", last_line("".join(err_lines)))
         w, h = int(size[1]), int(size[2])
         while not limit or n < limit:
             buf = proc.stdout.read(w * h * 3)
@@ -166,7 +159,7 @@ def iter_frames(
         if n == 0:
             proc.wait()
             reader.join()
-            raise ClipFailure("decode_error", f"no frame decoded: {_last_line(''.join(err_lines))}")
+            raise ClipFailure("decode_error", f"no frame decoded: {last_line(''.join(err_lines))}")
     finally:
         watchdog.stop()
         if proc.poll() is None:

@@ -1,0 +1,69 @@
+"""Acoustic features: Chinese-HuBERT-Large (transformers) on 16 kHz wavs -> one vector per clip.
+
+Two recipes (`recipe`, docs/extraction.md):
+
+`mertools` (default): MERTools' `extract_audio_huggingface.py`, UTTERANCE level. The whole clip
+is normalised once (zero mean, unit variance, float32, as `Wav2Vec2FeatureExtractor` does); a
+clip longer than `chunk_seconds` (10 s) is zero-padded to a multiple of 10 s and cut into 10 s
+chunks that run without an attention mask; the **sum** of the last `layers` (4) hidden states
+as MERTools' transformers 4.28 returned them (the inputs of the last 3 encoder layers and the
+output after the final LayerNorm, `hidden.LayerStates`, post_norm) is averaged over every
+frame of every chunk, the padded ones included. Clips up to 10 s run as one unpadded sequence
+(batched with other short clips under an attention mask, which changes no real frame). fp32
+on CUDA too.
+
+`mersemi`: each chunk is normalised on its own, a tail shorter than `min_chunk_seconds` joins
+the previous chunk, chunks are batched with attention masks, and the **mean** of the last 4
+per-layer outputs (the last one before the final LayerNorm, as transformers 5's tuple has it)
+is averaged over the real frames only; bf16 on CUDA.
+
+Both give the hidden size (1024 for the real model).
+"""
+
+from dataclasses import dataclass
+
+from ...errors import InputError
+from ..common import StageParams, check_recipe
+
+STAGE = "acoustic"
+SAMPLE_RATE = 16000
+HELP = "16 kHz wavs (audio index CSV) -> HuBERT features, last 4 layers, pooled over time"
+# MERTools' values of the keys a config may set (others are a logged departure)
+MERTOOLS = {"chunk_seconds": 10.0, "layers": 4}
+
+
+@dataclass
+class Params(StageParams):
+    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
+    model_dir: str | None = None  # transformers HuBERT directory (config, weights, preprocessor)
+    chunk_seconds: float = 10.0  # longer audio is processed in chunks of this length
+    min_chunk_seconds: float = 1.0  # mersemi: a shorter tail is appended to the previous chunk
+    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
+    batch_size: int = 16  # chunks per forward pass (chunks of many clips, sorted by length)
+
+    def check(self) -> None:
+        check_recipe(STAGE, self.recipe)
+        if self.chunk_seconds <= 0:
+            raise InputError(f"{STAGE}: chunk_seconds must be > 0, got {self.chunk_seconds}")
+        if not 0 <= self.min_chunk_seconds < self.chunk_seconds:
+            raise InputError(f"{STAGE}: min_chunk_seconds must be in [0, chunk_seconds)")
+        if self.layers < 1 or self.batch_size < 1:
+            raise InputError(f"{STAGE}: layers and batch_size must be >= 1")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--audio-index", required=True, help="the audio stage's index CSV of this shard"
+    )
+
+
+def run(args, params: Params) -> None:
+    from .hubert import run as work  # torch and transformers only when the stage runs
+
+    work(args, params)
+
+
+def check_model(params: Params) -> list:
+    from .check import check_model as check
+
+    return check(params)

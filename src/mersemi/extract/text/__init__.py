@@ -1,0 +1,75 @@
+"""Text features: a transformers language model (Baichuan2-13B-Base) on each clip's transcript.
+
+Two recipes (`recipe`, docs/extraction.md):
+
+`mertools` (default): MERTools' `extract_text_huggingface.py`, UTTERANCE level. The transcript
+goes in verbatim (no strip, no whitespace collapsing); the **sum** of the last `layers` (4)
+hidden states as MERTools' tuple has them (the inputs of the last 3 decoder layers and the
+output after the final norm, taken explicitly: `hidden.LayerStates`, post_norm) is averaged
+over the tokens `[start:end]`, where start/end come from MERTools' probe sentence (which tokens
+the tokenizer adds around a sentence: none for Baichuan2, so all tokens count). fp16 on CUDA
+(MERTools' `model.half()`), fp32 on CPU.
+
+`mersemi`: whitespace runs collapsed and the transcript stripped; the **mean** of the last 4
+entries of the model's `hidden_states` tuple, over the tokens without special tokens
+(BOS/EOS/PAD; `<unk>` stays, it stands for real text); bf16 on CUDA.
+
+No LM head is loaded (`llm_load` finds the base model whatever the directory's auto_map names).
+Sentences of many clips share a batch: sorted by token count (longest first), right-padded,
+with attention masks; in a causal model right padding never changes the real tokens' states,
+so a batched result equals the one-sentence result (checked by the tests). An empty
+transcript gives `valid=false` (reason `empty_transcript`) and a zero row (MERTools: zeros).
+"""
+
+from dataclasses import dataclass
+
+from ...errors import InputError
+from ..common import StageParams, check_recipe
+from .llm_load import MEMORY
+
+STAGE = "text"
+HELP = "transcripts (CSV name,text,source) -> LLM features, last 4 layers pooled over tokens"
+MERTOOLS = {"layers": 4}
+
+
+@dataclass
+class Params(StageParams):
+    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
+    model_dir: str | None = None  # transformers model directory (config, weights, tokenizer)
+    trust_remote_code: bool = False  # Baichuan2 ships its model code: set true for it
+    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
+    batch_size: int = 32  # sentences per forward pass
+    max_tokens: int = 512  # longer transcripts are truncated (logged)
+    text_col: str = "text"  # column of the --transcripts CSV
+    # single | multi_gpu | int8 | int4 | cpu_offload (llm_load.MEMORY; GPU memory per plan
+    # for Baichuan2-13B in docs/extraction_models.md)
+    memory: str = "single"
+
+    def check(self) -> None:
+        check_recipe(STAGE, self.recipe)
+        if self.layers < 1 or self.batch_size < 1 or self.max_tokens < 1:
+            raise InputError(f"{STAGE}: layers, batch_size and max_tokens must be >= 1")
+        if self.memory not in MEMORY:
+            raise InputError(
+                f"{STAGE}: memory must be one of {sorted(MEMORY)}, got {self.memory!r}"
+            )
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--transcripts",
+        required=True,
+        help="transcript CSV of this shard (the transcripts step's output: name,text,source)",
+    )
+
+
+def run(args, params: Params) -> None:
+    from .llm import run as work  # torch and transformers only when the stage runs
+
+    work(args, params)
+
+
+def check_model(params: Params) -> list:
+    from .check import check_model as check
+
+    return check(params)

@@ -1,0 +1,64 @@
+"""Stage `visual`: face crops → CLIP image features, mean over a clip's frames.
+
+open_clip `ViT-L-14` (768) from a local checkpoint (`checkpoint`, a state dict such as
+`open_clip_pytorch_model.bin` of timm/vit_large_patch14_clip_224.openai, or the file open_clip
+caches for the `openai` tag), optionally with a model config JSON registered through
+`open_clip.add_model_config` (`model_config`; its file stem must equal `model_name`), or the
+`pretrained` tag where a hub is reachable. open_clip's own eval preprocessing; `encode_image`
+on batches that span clips; mean over a clip's frames.
+
+Recipes (docs/extraction.md): `mertools` (default) runs fp32 on CUDA too, as MERTools'
+`extract_vision_huggingface.py` does, on every crop the faces stage kept (under `mertools`
+that is every frame, the all-zero crops of failed frames included); `mersemi` autocasts to
+bf16/fp16 on CUDA. The preprocessing (bicubic resize, centre crop, CLIP mean/std) and the
+embedding (projected post-LayerNorm CLS token, no L2 normalisation) are MERTools' under both.
+"""
+
+from dataclasses import dataclass
+
+from ...errors import InputError
+from ..common import StageParams, check_recipe
+
+STAGE = "visual"
+HELP = "face crops -> open_clip image features (ViT-L-14: 768), mean over frames"
+
+
+@dataclass
+class Params(StageParams):
+    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
+    model_name: str = "ViT-L-14"
+    # local weights: an open_clip state dict (.bin/.pt/.safetensors), OpenAI's TorchScript
+    # ViT-L-14.pt, or a Hugging Face CLIP directory (openai/clip-vit-large-patch14 layout);
+    # the format is detected. For the last two the architecture comes from the checkpoint.
+    checkpoint: str | None = None
+    model_config: str | None = None  # open_clip model config JSON; stem must equal model_name
+    pretrained: str | None = None  # open_clip tag (e.g. 'openai'), only where a hub is reachable
+    quick_gelu: bool = True  # OpenAI's CLIP weights were trained with QuickGELU
+    normalize: bool = False  # L2-normalise each frame's embedding before the mean
+    batch_size: int = 64  # frames per encode_image call (batches span clips)
+    span_clips: bool = True  # False: one clip's frames per batch (the MERTools way)
+
+    def check(self) -> None:
+        check_recipe(STAGE, self.recipe)
+        if self.batch_size < 1:
+            raise InputError(f"visual: batch_size must be at least 1, got {self.batch_size}")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--faces", required=True, help="crops HDF5 of the same shard (`mersemi extract faces`)"
+    )
+
+
+def run(args, params: Params):
+    """Features of the shard's crops (`args.faces`) -> `args.out`; returns the Outcome.
+    `args.encoder` (optional) reuses a loaded `encoder.ClipEncoder` (benchmarks, tests)."""
+    from .features import run as work  # torch and open_clip only when the stage runs
+
+    return work(args, params)
+
+
+def check_model(params) -> list:
+    from .check import check_model as check
+
+    return check(params)
