@@ -33,6 +33,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+	$(BIN)/lint-imports --no-cache
 
 # OpenFace is built once from shared/fixtures/openface and cached outside the checkout.
 test: lint
