@@ -89,25 +89,11 @@ def _timed(fn) -> float:
 
 
 def bench_faces(ctx: Context) -> dict:
-    from mersemi.extract.cli import run_stage
     from mersemi.extract.faces import Params as FacesParams
 
     out = ctx.work / "faces.h5"
-    batched = _timed(
-        lambda: run_stage(
-            "faces", {"shard": ctx.shard, "out": out, "params": FacesParams(size=224, workers=2)}
-        )
-    )
-    single = _timed(
-        lambda: run_stage(
-            "faces",
-            {
-                "shard": ctx.shard,
-                "out": ctx.work / "f1.h5",
-                "params": FacesParams(size=224, workers=0),
-            },
-        )
-    )
+    batched = _run("faces", ctx, out, FacesParams(size=224, workers=2))
+    single = _run("faces", ctx, ctx.work / "f1.h5", FacesParams(size=224, workers=0))
     ctx.outputs["faces"] = out
     return {"batched_s": batched, "single_s": single, "params": "size 224, all frames"}
 
@@ -127,7 +113,6 @@ def _visual_model(ctx: Context) -> dict:
 
 
 def bench_visual(ctx: Context) -> dict:
-    from mersemi.extract.cli import run_stage
     from mersemi.extract.visual import Params as VisualParams
     from mersemi.extract.visual.encoder import ClipEncoder
 
@@ -137,40 +122,9 @@ def bench_visual(ctx: Context) -> dict:
     faces = ctx.outputs["faces"]
     p_b = VisualParams(**model, device=ctx.device, batch_size=64, workers=2)
     p_s = VisualParams(**model, device=ctx.device, span_clips=False, workers=0)
-    run_stage(
-        "visual",
-        {
-            "shard": ctx.shard,
-            "faces": faces,
-            "out": ctx.work / "warm.h5",
-            "params": p_b,
-            "encoder": enc,
-        },
-    )  # warm-up
-    batched = _timed(
-        lambda: run_stage(
-            "visual",
-            {
-                "shard": ctx.shard,
-                "faces": faces,
-                "out": ctx.work / "v.h5",
-                "params": p_b,
-                "encoder": enc,
-            },
-        )
-    )
-    single = _timed(
-        lambda: run_stage(
-            "visual",
-            {
-                "shard": ctx.shard,
-                "faces": faces,
-                "out": ctx.work / "v1.h5",
-                "params": p_s,
-                "encoder": enc,
-            },
-        )
-    )
+    _run("visual", ctx, ctx.work / "warm.h5", p_b, faces=faces, encoder=enc)  # warm-up
+    batched = _run("visual", ctx, ctx.work / "v.h5", p_b, faces=faces, encoder=enc)
+    single = _run("visual", ctx, ctx.work / "v1.h5", p_s, faces=faces, encoder=enc)
     from mersemi.store import read_features
 
     a, b = read_features(ctx.work / "v.h5"), read_features(ctx.work / "v1.h5")
@@ -186,24 +140,10 @@ def bench_visual(ctx: Context) -> dict:
 
 def bench_audio(ctx: Context) -> dict:
     from mersemi.extract.audio import Params as AudioParams
-    from mersemi.extract.cli import run_stage
 
     out = ctx.work / "audio" / "shard.csv"
-    batched = _timed(
-        lambda: run_stage(
-            "audio", {"shard": ctx.shard, "out": out, "params": AudioParams(workers=2)}
-        )
-    )
-    single = _timed(
-        lambda: run_stage(
-            "audio",
-            {
-                "shard": ctx.shard,
-                "out": ctx.work / "a1" / "shard.csv",
-                "params": AudioParams(workers=0),
-            },
-        )
-    )
+    batched = _run("audio", ctx, out, AudioParams(workers=2))
+    single = _run("audio", ctx, ctx.work / "a1" / "shard.csv", AudioParams(workers=0))
     ctx.outputs["audio"] = out
     return {"batched_s": batched, "single_s": single}
 
@@ -236,7 +176,8 @@ def _hubert_dir(ctx: Context) -> str:
     return str(d)
 
 
-def _run(stage: str, ctx: Context, out: Path, params: dict, **flags) -> float:
+def _run(stage: str, ctx: Context, out: Path, params, **flags) -> float:
+    """Seconds of one `stage` run on the bench shard (params: a dict or the stage's Params)."""
     from mersemi.extract.cli import run_stage
 
     args = {"shard": str(ctx.shard), "out": str(out), "params": params, **flags}
@@ -484,33 +425,11 @@ def bench_recipes(ctx: Context) -> dict:
     for r in recipes:
         faces[r] = ctx.work / f"rfaces-{r}.h5"
         p = FacesParams(recipe=r, workers=2)
-        r_faces[r] = {
-            "s": _timed(
-                lambda p=p, r=r: run_stage(
-                    "faces", {"shard": ctx.shard, "out": faces[r], "params": p}
-                )
-            )
-        }
+        r_faces[r] = {"s": _run("faces", ctx, faces[r], p)}
         vp = VisualParams(**model, device=ctx.device, recipe=r, batch_size=64)
         vis[r] = ctx.work / f"rvis-{r}.h5"
-        run_stage(
-            "visual",
-            {
-                "shard": ctx.shard,
-                "faces": faces[r],
-                "out": ctx.work / "rvis-warm.h5",
-                "params": vp,
-                "encoder": enc[r],
-            },
-        )
-        job = {
-            "shard": ctx.shard,
-            "faces": faces[r],
-            "out": vis[r],
-            "params": vp,
-            "encoder": enc[r],
-        }
-        r_vis[r] = {"s": _timed(lambda job=job: run_stage("visual", job))}
+        _run("visual", ctx, ctx.work / "rvis-warm.h5", vp, faces=faces[r], encoder=enc[r])
+        r_vis[r] = {"s": _run("visual", ctx, vis[r], vp, faces=faces[r], encoder=enc[r])}
         with __import__("h5py").File(faces[r], "r") as h5:
             r_faces[r]["crops"] = int(h5.attrs["n_crops"])
             r_faces[r]["size"] = int(h5.attrs["size"])
@@ -547,9 +466,8 @@ def bench_recipes(ctx: Context) -> dict:
         p = {**llm, "device": ctx.device, "recipe": r, "batch_size": 32}
         load = _timed(lambda p=p: TextEmbedder(TextParams(**p)))
         tx[r] = ctx.work / f"rtx-{r}.h5"
-        args = {"shard": str(ctx.shard), "transcripts": str(tr), "out": str(tx[r]), "params": p}
-        run_stage("text", args)  # warm-up
-        r_tx[r] = {"s": _timed(lambda a=args: run_stage("text", a)) - load}
+        _run("text", ctx, tx[r], p, transcripts=str(tr))  # warm-up
+        r_tx[r] = {"s": _run("text", ctx, tx[r], p, transcripts=str(tr)) - load}
     out["text"] = {"recipes": r_tx, "max_abs_diff": diff(tx)}
     for stage in out.values():
         for r in stage["recipes"].values():
