@@ -105,15 +105,7 @@ def make_synth(
         a = mrng.standard_normal((k, dim)) / np.sqrt(k)
         b = mrng.standard_normal((p, dim)) / np.sqrt(p)
         sigma = cfg.noise[modality]
-        meta = FeatureMeta(
-            modality=modality,
-            model="synthetic",
-            layers="-",
-            pooling="-",
-            dim=dim,
-            params={"synth": asdict(cfg)},
-        )
-        with FeatureWriter(out / f"{modality}.h5", meta, n) as w:
+        with feature_writer(out, modality, dim, n, asdict(cfg)) as w:
             for start in range(0, n, chunk):
                 stop = min(n, start + chunk)
                 m = stop - start
@@ -123,6 +115,15 @@ def make_synth(
         log.info("synth: wrote %s (%d x %d, sigma %.2f)", out / f"{modality}.h5", n, dim, sigma)
 
     return write_tables(out, names, y, split, cfg.n_shards)[0]
+
+
+def feature_writer(out: Path, modality: str, dim: int, n: int, params: dict) -> FeatureWriter:
+    """The writer of a synthetic set's `<modality>.h5`, its attrs naming the generator's params."""
+    meta = FeatureMeta(
+        modality=modality, model="synthetic", layers="-", pooling="-", dim=dim,
+        params={"synth": params},
+    )  # fmt: skip
+    return FeatureWriter(out / f"{modality}.h5", meta, n)
 
 
 def write_tables(out: Path, names, y: np.ndarray, split: np.ndarray, n_shards: int):

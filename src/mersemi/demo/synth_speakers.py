@@ -29,8 +29,16 @@ import pandas as pd
 
 from ..atomic import write_csv_atomic
 from ..classes import CLASSES, MER2024_TRAIN_COUNTS
-from ..store import FeatureMeta, FeatureWriter
-from .synth import DIMS, MAX_UNLABELED, N_TEST, TEST_MIX, _counts, _labels, write_tables
+from .synth import (
+    DIMS,
+    MAX_UNLABELED,
+    N_TEST,
+    TEST_MIX,
+    _counts,
+    _labels,
+    feature_writer,
+    write_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +139,7 @@ def make_speaker_synth(
         b = mrng.standard_normal((p, dim)) / np.sqrt(p)
         spk_private = mrng.standard_normal((n_spk, p)) * cfg.speaker_private
         sigma = noise[modality]
-        meta = FeatureMeta(
-            modality=modality,
-            model="synthetic",
-            layers="-",
-            pooling="-",
-            dim=dim,
-            params={"synth": params},
-        )
-        with FeatureWriter(out / f"{modality}.h5", meta, n) as w:
+        with feature_writer(out, modality, dim, n, params) as w:
             for start in range(0, n, chunk):
                 stop = min(n, start + chunk)
                 m = stop - start
