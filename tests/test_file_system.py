@@ -14,6 +14,7 @@ import yaml
 from test_train_cli import SMALL, _feat, store  # noqa: F401 - `store` is a fixture
 
 from mersemi.cli import main
+from mersemi.runlock import check_writable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,14 +57,51 @@ def test_disk_full_while_a_checkpoint_is_saved_is_one_line(store, tmp_path, caps
         assert sorted(p.name for p in full.iterdir()) == ["filler"]  # no temp file left
 
 
-def test_read_only_results_folder_stops_at_load_with_one_line(tmp_path):
+def load(tmp_path, *args, results="results"):
+    """`snakemake -n` (and `args`) on the demo config with `results` in tmp_path."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["results"] = "ro results"
+    config["results"] = results
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    with tmpfs(tmp_path / "ro results", "ro,size=64k"):
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-               "--configfile", "config.yaml", "-n", "--cores", "1"]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--configfile", "config.yaml", "--cores", "1", *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+
+
+def error_line(proc) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("mersemi: error:")]
-    assert "read-only file system writing ro results/inventory" in line
+    return line
+
+
+def test_read_only_results_folder_stops_at_load_with_one_line(tmp_path):
+    with tmpfs(tmp_path / "ro results", "ro,size=64k"):
+        proc = load(tmp_path, "-n", results="ro results")
+    assert proc.returncode == 4  # the CLI's code for a read-only folder, not 1
+    assert "read-only file system writing ro results/" in error_line(proc)
+
+
+def test_read_only_features_folder_stops_at_load_with_one_line(tmp_path):
+    """A read-only mount at results/features: named at load, before any job (the probe saw a
+    traceback from Snakemake itself)."""
+    (tmp_path / "results" / "features").mkdir(parents=True)
+    with tmpfs(tmp_path / "results" / "features", "ro,size=64k"):
+        proc = load(tmp_path)
+    assert proc.returncode == 4
+    line = error_line(proc)
+    assert "read-only file system writing results/features;" in line, line
+
+
+def test_a_full_disk_at_load_exits_3_with_one_line(tmp_path):
+    with tmpfs(tmp_path / "results", "size=64k") as full:
+        fill(full)
+        proc = load(tmp_path, "-n")
+    assert proc.returncode == 3
+    assert "disk full (no space left on device) writing results/" in error_line(proc)
+
+
+def test_a_read_only_subfolder_is_found(tmp_path):
+    (tmp_path / "results" / "train").mkdir(parents=True)
+    check_writable(tmp_path / "results")
+    with tmpfs(tmp_path / "results" / "features", "ro,size=64k"), pytest.raises(OSError) as e:
+        check_writable(tmp_path / "results")
+    assert e.value.errno == errno.EROFS and e.value.filename == str(tmp_path / "results/features")

@@ -1,6 +1,8 @@
 """The inventory: data edits touch only the inventory files they change."""
 
+import logging
 import os
+import threading
 
 import pandas as pd
 import pytest
@@ -120,6 +122,59 @@ def test_a_video_replaced_keeping_size_and_mtime_is_extracted_again(tree):
     video.chmod(0o600)
     assert build(tree).clips.set_index("name").loc["u7", "shard"] == 4
     assert changed(before, snapshot(tree / "inv")) == []
+
+
+def test_a_change_in_the_middle_of_a_video_is_seen(tree):
+    """Bytes edited in place far from both ends, size, mtime and the first and last 16 KiB
+    kept (a probe found the old head-and-tail fingerprint blind to this)."""
+    video = tree / "unlabeled" / "u7.mp4"
+    data = bytearray(os.urandom(363 * 1024))
+    video.write_bytes(data)
+    build(tree)
+    st = video.stat()
+    data[180_000:180_016] = bytes(16)
+    with open(video, "r+b") as f:  # in place, as an editor or a partial download would
+        f.seek(180_000)
+        f.write(bytes(16))
+    os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert video.stat().st_size == st.st_size and video.read_bytes() == data
+    inv = build(tree).clips.set_index("name")
+    assert inv.loc["u7", "shard"] == 4 and (inv["shard"] == 4).sum() == 1
+
+
+def test_a_fifo_in_a_video_folder_is_skipped_unopened(tree, caplog):
+    """Opening a FIFO blocks until someone writes to it: the load must never open one."""
+    os.mkfifo(tree / "unlabeled" / "pipe.mp4")
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(inv=build(tree)), daemon=True)
+    with caplog.at_level(logging.WARNING):
+        worker.start()
+        worker.join(timeout=60)
+    assert not worker.is_alive(), "the inventory blocked on a FIFO"
+    assert "pipe" not in set(result["inv"].clips["name"]) and len(result["inv"].clips) == 80
+    (warning,) = [r.getMessage() for r in caplog.records if "special file" in r.getMessage()]
+    assert "unlabeled video folder" in warning and "pipe.mp4" in warning
+
+
+def test_a_load_beside_a_running_workflow_stages_what_changed(tree):
+    """With stage_dir (the results folder is locked by a running workflow), nothing a rule
+    reads changes in place; the files that would change are written under stage_dir."""
+    build(tree)
+    before = snapshot(tree / "inv")
+    (tree / "unlabeled" / "u_new.mp4").write_bytes(b"new")
+    staged = tree / "staged"
+    inv = update_inventory(tree / "inv", folders(tree), 4, tree / "tr.csv", stage_dir=staged)
+    assert snapshot(tree / "inv") == before
+    assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.*")) == [
+        "clips.csv", "inventory.json", "shard-0004.csv", "transcripts/shard-0004.csv"
+    ]  # fmt: skip
+    assert "u_new" in set(pd.read_csv(staged / "clips.csv")["name"]) and "u_new" in set(
+        inv.clips["name"]
+    )
+    build(tree)  # once the workflow is done, a load writes the same files in place
+    assert changed(before, snapshot(tree / "inv")) == [
+        "clips.csv", "shard-0004.csv", "transcripts/shard-0004.csv"
+    ]  # fmt: skip
 
 
 def test_removed_clip_leaves_the_shard_file_alone(tree):

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from mersemi.runlock import claim
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {"faces", "audio", "asr", "visual", "acoustic", "text"}
 EXTRACTION = STAGES | {"tiny_models", "merge_features"}
@@ -189,6 +191,34 @@ def test_added_clip_is_the_only_one_extracted(copy_of_demo):
         assert "zz_added" in set(merged["names"].asstr()[:]) and len(merged["names"]) == len(clips)
     log = (run / "results" / "logs" / "faces" / f"shard-{new_shard}.log").read_text()
     assert f"shard-{new_shard}.h5: 1 clips" in log, log[-500:]
+
+
+def test_dry_run_beside_a_running_workflow_writes_nothing_it_reads(copy_of_demo):
+    """A clip added and `snakemake -n` run while a workflow runs on the same results: the
+    probe's dry run rewrote clips.csv under the running merge_features, which then failed."""
+    run, config, data = copy_of_demo
+    inventory = run / "results" / "inventory"
+    before = {
+        p.relative_to(inventory): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in inventory.rglob("*.*")
+        if p.name != "stat_cache.csv"  # read by no rule
+    }
+    donor = sorted((data / "unlabeled").iterdir())[0]
+    shutil.copy(donor, data / "unlabeled" / "zz_added.mp4")
+    running = claim(run / "results")  # this test process is the running workflow
+    jobs = planned(run)  # the plan is still the edit's: one clip extracted
+    assert {s: jobs.get(s) for s in STAGES} == dict.fromkeys(STAGES, 1), jobs
+    after = {p.relative_to(inventory): (p.stat().st_mtime_ns, p.read_bytes())
+             for p in inventory.rglob("*.*") if p.name != "stat_cache.csv"}  # fmt: skip
+    assert after == before
+    proc = snakemake(run)  # a second workflow is refused, with one line naming the lock
+    assert proc.returncode == 4
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("mersemi: error:")]
+    assert "in use by another workflow" in line and str(running.path.name) in line, line
+    assert not (run / "results" / "features" / "visual" / "shard-0002.h5").exists()
+    running.file.close()
+    assert planned(run) == jobs  # the workflow is done: the load writes the inventory
+    assert "zz_added" in (inventory / "clips.csv").read_text()
 
 
 def test_removed_clip_leaves_the_merged_features_without_extraction(copy_of_demo):

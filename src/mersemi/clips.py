@@ -5,7 +5,9 @@ sets and the workflow's per-shard paths (`SHARD_STEM`).
 """
 
 import hashlib
+import logging
 import os
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ import pandas as pd
 
 from .errors import InputError, shorten
 from .tables import csv_line
+
+log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".mpg", ".mpeg", ".m4v", ".wmv", ".ts"}
@@ -82,8 +86,12 @@ def list_videos(folder: str | os.PathLike, what: str) -> dict[str, Path]:
     if not folder.is_dir():
         raise InputError(f"{what} {folder}: not a directory")
     videos: dict[str, Path] = {}
+    special = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or entry.is_dir():
+            continue
+        if _special(entry):  # a FIFO blocks whoever opens it: never open one
+            special.append(entry.name)
             continue
         try:
             entry.name.encode("utf-8")
@@ -104,4 +112,22 @@ def list_videos(folder: str | os.PathLike, what: str) -> dict[str, Path]:
                 f"{what} {folder}: duplicate name {name!r} ({videos[name].name} and {entry.name})"
             )
         videos[name] = entry
+    if special:
+        log.warning(
+            "%s %s: skipped %d special file(s) (FIFO, socket or device; not opened): %s",
+            what,
+            folder,
+            len(special),
+            ", ".join(special[:5]) + (f" and {len(special) - 5} more" if len(special) > 5 else ""),
+        )
     return videos
+
+
+def _special(entry: Path) -> bool:
+    """A FIFO, socket or device (followed through a symlink); a broken link is not special
+    (the scan reports it as a file it cannot stat)."""
+    try:
+        mode = entry.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))

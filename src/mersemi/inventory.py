@@ -15,9 +15,9 @@ only when its content changes, so Snakemake's timestamps see exactly what an edi
 
 Shards are append-only. The first build hashes names into `shards` base shards
 (`clips.shard_of`). Afterwards a clip keeps its shard while its file is unchanged (same
-path, size, mtime and fingerprint: a hash of the size and the first and last 16 KiB, so a
-video replaced by `cp -p`, `tar` or `rsync -t`, which keep size and mtime, counts as changed);
-new clips, and clips whose file changed in place, go into new shards
+path, size, mtime and fingerprint: a hash of the whole file, read again whenever the file's
+stat changes, ctime included, so a video replaced by `cp -p`, `tar` or `rsync -t`, or edited in
+place, counts as changed); new clips, and changed clips, go into new shards
 numbered from `next_shard`, at most (all clips / `shards`) each. So adding N clips extracts
 about N clips, a fixed video is extracted again, and nothing else is touched. Removed or
 moved clips leave stale rows in their old shard's outputs; the merge keeps for each clip
@@ -34,6 +34,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from .clips import (
     unique_names,
 )
 from .errors import InputError, shorten
+from .progress import progress
 from .tables import read_csv_table
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,6 @@ COLUMNS = ["name", "path", "source", "shard", "size", "mtime_ns", "fingerprint"]
 STAT = ["path", "size", "mtime_ns", "ctime_ns"]
 # What must match for a clip to keep its shard.
 SAME_FILE = ["name", "path", "size", "mtime_ns", "fingerprint"]
-FINGERPRINT_BLOCK = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,11 @@ def scan(folders: Mapping[str, str | os.PathLike | None]) -> pd.DataFrame:
 
 
 def fingerprint(path: str | os.PathLike, size: int) -> str:
-    """A cheap content hash: the size and the first and last FINGERPRINT_BLOCK bytes."""
-    h = hashlib.blake2b(str(size).encode(), digest_size=8)
+    """A content hash of the whole file and its size (BLAKE2b, read in 1 MiB blocks: about
+    as fast as the disk; benchmarks/dag_bench.py measures a first inventory)."""
     try:
         with open(path, "rb") as f:
-            h.update(f.read(FINGERPRINT_BLOCK))
-            if size > FINGERPRINT_BLOCK:
-                f.seek(max(FINGERPRINT_BLOCK, size - FINGERPRINT_BLOCK))
-                h.update(f.read(FINGERPRINT_BLOCK))
+            h = hashlib.file_digest(f, lambda: hashlib.blake2b(str(size).encode(), digest_size=8))
     except OSError as e:
         raise InputError(f"video {path}: cannot read ({e.strerror})") from None
     return h.hexdigest()
@@ -151,10 +149,16 @@ def add_fingerprints(current: pd.DataFrame, cache: pd.DataFrame | None) -> pd.Da
     if cache is not None:
         rows = map(tuple, cache[STAT].to_numpy().tolist())
         known = dict(zip(rows, cache["fingerprint"], strict=True))
-    prints = [
-        known.get(tuple(row)) or fingerprint(row[0], row[1])
-        for row in current[STAT].to_numpy().tolist()
-    ]
+    rows = current[STAT].to_numpy().tolist()
+    prints = [known.get(tuple(row)) for row in rows]
+    todo = [i for i, p in enumerate(prints) if p is None]
+    # hashlib and file reads release the GIL: threads hash several files at once
+    bar = progress(total=len(todo), desc="fingerprints", disable=len(todo) < 1000)
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        for i, p in zip(todo, pool.map(lambda i: fingerprint(*rows[i][:2]), todo), strict=True):
+            prints[i] = p
+            bar.update(1)
+    bar.close()
     return current.assign(fingerprint=prints)
 
 
@@ -173,7 +177,7 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically write `data` unless the file already holds exactly it (keeps its mtime)."""
-    if path.is_file() and path.read_bytes() == data:
+    if _holds(path, data):
         return False
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -255,8 +259,14 @@ def update_inventory(
     n_shards: int,
     transcript_csv: str | os.PathLike | None = None,
     columns: Columns = DEFAULT_COLUMNS,
+    stage_dir: str | os.PathLike | None = None,
 ) -> Inventory:
-    """Scan the folders, assign shards, and write the inventory files that changed."""
+    """Scan the folders, assign shards, and write the inventory files that changed.
+
+    With `stage_dir`, out_dir is left as it is (another workflow is reading it) and the files
+    that would change are written under stage_dir instead, by the same relative names: a dry
+    run plans on them. (The stat cache, which no rule reads, is updated in out_dir either way.)
+    """
     if n_shards < 1:
         raise InputError(f"shards must be at least 1, got {n_shards}")
     out_dir = Path(out_dir)
@@ -270,36 +280,47 @@ def update_inventory(
     if texts is not None:
         warn_uneven_transcripts(clips, texts, transcript_csv)
 
-    written = []
+    files: dict[str, bytes] = {}  # relative name -> content, for the files that changed
+    rebuild = previous is None or previous.n_shards != n_shards
     for shard, group in clips.groupby("shard"):
-        part = out_dir / shard_file(shard, ".csv")
+        name = shard_file(shard, ".csv")
+        part = out_dir / name
         # A shard's clip list is fixed when the shard is made; a rebuild (new `shards`)
         # rewrites it only if its content differs.
-        fresh = previous is None or previous.n_shards != n_shards or not part.is_file()
-        if fresh and write_if_changed(part, _csv_bytes(group[["name", "path"]])):
-            written.append(part.name)
+        if rebuild or not part.is_file():
+            files[name] = _csv_bytes(group[["name", "path"]])
         if texts is not None:
             # The transcripts of the clips the shard file lists (removed ones too), so that
             # removing a clip does not rerun its shard's ASR and text stages.
-            listed = pd.read_csv(part, usecols=["name"], dtype=str, keep_default_na=False)
+            source = io.BytesIO(files[name]) if name in files else part
+            listed = pd.read_csv(source, usecols=["name"], dtype=str, keep_default_na=False)
             rows = texts[texts["name"].isin(set(listed["name"]))]
-            tpath = out_dir / "transcripts" / shard_file(shard, ".csv")
-            if write_if_changed(tpath, _csv_bytes(rows)):
-                written.append(f"transcripts/{tpath.name}")
-    if write_if_changed(out_dir / "clips.csv", _csv_bytes(clips)):
-        written.append("clips.csv")
-    write_if_changed(out_dir / "stat_cache.csv", _csv_bytes(current[[*STAT, "fingerprint"]]))
+            files[f"transcripts/{name}"] = _csv_bytes(rows)
+    files["clips.csv"] = _csv_bytes(clips)
     state = json.dumps({"shards": n_shards, "next_shard": next_shard}, indent=2) + "\n"
-    write_if_changed(out_dir / "inventory.json", state.encode())
+    files["inventory.json"] = state.encode()
+    target = out_dir if stage_dir is None else Path(stage_dir)
+    written = [
+        name
+        for name, data in files.items()
+        if not _holds(out_dir / name, data) and write_if_changed(target / name, data)
+    ]
+    write_if_changed(out_dir / "stat_cache.csv", _csv_bytes(current[[*STAT, "fingerprint"]]))
     counts = clips["source"].value_counts().to_dict()
+    shown = [n for n in written if n != "inventory.json"]
     log.info(
-        "inventory %s: %d clips (%s) in %d live shards; updated: %s",
+        "inventory %s: %d clips (%s) in %d live shards; %s: %s",
         out_dir,
         len(clips),
         ", ".join(f"{s} {counts.get(s, 0)}" for s in SOURCES),
         len(inv.shards),
-        ", ".join(written[:6]) + (f" and {len(written) - 6} more" if len(written) > 6 else "")
-        if written
+        "updated" if stage_dir is None else f"staged in {stage_dir} (in use, left as it is)",
+        ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else "")
+        if shown
         else "nothing",
     )
     return inv
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    return path.is_file() and path.read_bytes() == data

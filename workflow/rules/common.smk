@@ -1,9 +1,12 @@
 # Shared paths and helpers, and the inventory of the input videos (mersemi.inventory).
+import atexit
 import json
 import logging
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
@@ -19,6 +22,7 @@ from mersemi.extract.cli import STAGES
 from mersemi.extract.common import stage_section
 from mersemi.inventory import read_inventory, update_inventory
 from mersemi.manifest import label_clips
+from mersemi.runlock import check_writable, claim
 from mersemi.train.folds import check_folds
 from mersemi.train.params import VARIANTS, config_folds, job_params, train_seeds
 
@@ -40,7 +44,6 @@ LOGS = RESULTS / "logs"
 BENCH = RESULTS / "benchmarks"
 DATA = config["data"]
 INVENTORY_DIR = RESULTS / "inventory"
-CLIPS = INVENTORY_DIR / "clips.csv"
 
 
 def per_shard(folder, suffix=""):
@@ -49,17 +52,23 @@ def per_shard(folder, suffix=""):
     return folder / f"{SHARD_STEM}{suffix}"
 
 
-SHARD_CSV = per_shard(INVENTORY_DIR, ".csv")
-TRANSCRIPTS_CSV = per_shard(INVENTORY_DIR / "transcripts", ".csv")
 MANIFEST = RESULTS / "manifest.csv"
 SPLITS = RESULTS / "splits.csv"  # the manifest without labels (pretraining)
 CHECKS = RESULTS / "checks"
 
 
-def fail(message):
-    """Stop loading with one line on the terminal (no traceback)."""
+def fail(message, code=2):
+    """Stop loading with one line on the terminal (no traceback) and the CLI's exit code."""
     print(f"mersemi: error: {one_line(message)}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(code)
+
+
+def fail_on_file_system(e):
+    """A full, read-only or forbidden folder: one line naming it, exit 3 or 4 (as the CLI)."""
+    found = file_system_error(e)
+    if found is None:
+        raise e
+    fail(*found)
 
 
 # Every options section (extraction and training) before anything is read or written.
@@ -67,6 +76,41 @@ try:
     check_config(config)
 except InputError as e:
     fail(e)
+
+
+def claim_results():
+    """The results folder's lock (mersemi.runlock), taken by the main process before it
+    writes there; None in cluster jobs. Taken by another workflow: this load writes nothing
+    that workflow reads (a dry run plans on a staged inventory) and a run is refused at its
+    start (onstart below)."""
+    if not workflow.is_main_process:
+        return None
+    try:
+        lock = claim(RESULTS)
+        if lock.held:
+            check_writable(RESULTS)
+    except OSError as e:
+        fail_on_file_system(e)
+    if not lock.held:
+        print(
+            f"mersemi: note: {lock.refusal()}; this load writes nothing there, a dry run "
+            "plans on a staged copy of the inventory",
+            file=sys.stderr,
+        )
+    return lock
+
+
+RESULTS_LOCK = claim_results()
+# Where a load beside a running workflow writes the inventory files that changed (else None).
+STAGE_DIR = None
+if RESULTS_LOCK is not None and not RESULTS_LOCK.held:
+    STAGE_DIR = Path(tempfile.mkdtemp(prefix="mersemi-staged-inventory-"))
+    atexit.register(shutil.rmtree, STAGE_DIR, True)
+
+
+onstart:
+    if RESULTS_LOCK is not None and not RESULTS_LOCK.held:
+        fail(RESULTS_LOCK.refusal(), 4)
 
 
 def load_inventory():
@@ -92,21 +136,47 @@ def load_inventory():
 
             ensure_demo(Path(DATA["label_csv"]).parent, DATA["demo_seed"])
         return update_inventory(
-            INVENTORY_DIR, folders, config["shards"], DATA["transcript_csv"], columns
+            INVENTORY_DIR,
+            folders,
+            config["shards"],
+            DATA["transcript_csv"],
+            columns,
+            stage_dir=STAGE_DIR,
         )
     except InputError as e:
         fail(e)
     except OSError as e:  # a read-only or full results folder: one line, no traceback
-        found = file_system_error(e)
-        if found is None:
-            raise
-        fail(found[0])
+        fail_on_file_system(e)
 
 
-logging.getLogger("mersemi.inventory").setLevel(logging.INFO)
-logging.getLogger("mersemi.inventory").addHandler(logging.StreamHandler())
+for _name in ("mersemi.inventory", "mersemi.clips"):
+    logging.getLogger(_name).setLevel(logging.INFO)
+    logging.getLogger(_name).addHandler(logging.StreamHandler())
 INVENTORY = load_inventory()
 SHARDS = INVENTORY.shards
+STAGED = (
+    set()
+    if STAGE_DIR is None
+    else {
+        p.relative_to(STAGE_DIR).as_posix() for p in STAGE_DIR.rglob("*") if p.is_file()
+    }
+)
+
+
+def inventory_file(name):
+    """An inventory file as the rules read it: the staged copy where this load staged one."""
+    return (STAGE_DIR if name in STAGED else INVENTORY_DIR) / name
+
+
+def inventory_shard(folder=""):
+    """Input function: the job's shard file of the inventory (`folder` "transcripts/": its
+    provided transcripts)."""
+    return lambda wc: inventory_file(f"{folder}{SHARD_STEM.format(shard=wc.shard)}.csv")
+
+
+CLIPS = inventory_file("clips.csv")
+SHARD_CSV = inventory_shard()
+TRANSCRIPTS_CSV = inventory_shard("transcripts/")
 
 
 def shell_quote(value):

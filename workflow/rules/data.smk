@@ -15,7 +15,7 @@ rule manifest:
     conda:
         "../../envs/media.yaml"
     params:
-        inventory=INVENTORY_DIR,
+        inventory=lambda wc, input: Path(input.clips).parent,
         labels=lambda wc, input: (
             f"--label-csv {shell_quote(input.labels)}"
             if "labels" in input.keys()

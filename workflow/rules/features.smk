@@ -95,7 +95,7 @@ rule merge_features:
     conda:
         "../../envs/media.yaml"
     params:
-        inventory=INVENTORY_DIR,
+        inventory=lambda wc, input: Path(input.clips).parent,
         # The shard of each file, in the order of input.shards (same expand over SHARDS).
         ids=SHARDS,
         code=code_digest("mersemi.commands"),
