@@ -50,7 +50,7 @@ from .clips import (
     unique_names,
 )
 from .errors import InputError, shorten
-from .tables import read_csv_table
+from .tables import csv_line, read_csv_table
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +214,11 @@ def read_transcripts(
     if len(texts) and not known.any():
         raise InputError(
             f"transcript CSV {path}: none of its {len(texts)} names is a video in the "
-            f"folders (line 2: {shorten(texts['name'].iloc[0])}); is it the right file?"
+            f"folders (line {csv_line(df, 0)}: {shorten(texts['name'].iloc[0])}); is it the right "
+            "file?"
         )
     if not known.all():
-        lines = [i + 2 for i in (~known).nonzero()[0][:5]]
+        lines = [csv_line(df, i) for i in (~known).nonzero()[0][:5]]
         log.warning(
             "transcript CSV %s: %d row(s) name no video in the folders (lines %s)",
             path,
