@@ -1,5 +1,6 @@
-"""The user's CSV files: the file line of each row."""
+"""The user's CSV files: the file line of each row, and the cells that hold no text."""
 
+import io
 import logging
 
 import pandas as pd
@@ -7,9 +8,9 @@ import pytest
 
 from mersemi.clips import DEFAULT_COLUMNS
 from mersemi.errors import InputError
-from mersemi.inventory import read_transcripts, scan
+from mersemi.inventory import read_transcripts, scan, update_inventory
 from mersemi.manifest import label_clips
-from mersemi.tables import csv_line, read_csv_table
+from mersemi.tables import NA_STRINGS, csv_line, missing_text, read_csv_table
 
 
 def _write(path, lines, newline="\n", bom=False):
@@ -77,3 +78,36 @@ def test_row_lines_are_the_rows_pandas_reads(tmp_path):
     path.write_text(f'name,x\na,"{"长" * 200_000}\n"\nb,2\n', encoding="utf-8")
     df = read_csv_table(path, ["name", "x"], "test CSV")
     assert [csv_line(df, i) for i in range(len(df))] == [2, 4]
+
+
+def test_na_strings_are_what_pandas_reads_as_missing():
+    """The reference is pandas: `read_csv` with its defaults reads each string as NaN."""
+    cells = sorted(NA_STRINGS - {""})
+    csv_text = "name,text\n" + "".join(f"c{i},{s}\n" for i, s in enumerate(cells)) + "e,\n"
+    df = pd.read_csv(io.StringIO(csv_text))
+    assert df["text"].isna().all(), df[df["text"].notna()]
+    assert len(df) == len(NA_STRINGS)
+    parsers = pytest.importorskip("pandas._libs.parsers")
+    if hasattr(parsers, "STR_NA_VALUES"):  # pandas' own set (private), where it has one
+        assert set(parsers.STR_NA_VALUES) == NA_STRINGS
+
+
+@pytest.mark.parametrize("cell", ["", "  ", "NaN", " nan ", "None", "NULL", "N/A", "<NA>", "\tNA"])
+def test_missing_text(cell):
+    assert missing_text(cell)
+
+
+@pytest.mark.parametrize("cell", ["你好", "nan你好", "Nan", "0", "-", "none of it"])
+def test_not_missing_text(cell):
+    assert not missing_text(cell)
+
+
+def test_nan_transcripts_do_not_count_as_coverage(video_tree, caplog):
+    """Transcripts written by pandas from missing values: `NaN` covers no clip."""
+    root = video_tree(labeled=[f"l{i}" for i in range(10)], unlabeled=[f"u{i}" for i in range(10)])
+    rows = [f"l{i},NaN" for i in range(10)] + [f"u{i},句子" for i in range(10)]
+    _write(root / "tr.csv", ["name,chinese", *rows])
+    folders = {"labeled": root / "labeled", "unlabeled": root / "unlabeled"}
+    with caplog.at_level(logging.WARNING, logger="mersemi.inventory"):
+        update_inventory(root / "inv", folders, 2, root / "tr.csv")
+    assert "covers 0/10 labeled clips but 10/10 unlabeled and test clips" in caplog.text

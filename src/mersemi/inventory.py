@@ -50,7 +50,7 @@ from .clips import (
     unique_names,
 )
 from .errors import InputError, shorten
-from .tables import csv_line, read_csv_table
+from .tables import csv_line, missing_text, read_csv_table
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def warn_uneven_transcripts(clips: pd.DataFrame, texts: pd.DataFrame, path) -> N
     """Warn when provided transcripts cover the labeled clips and the others unevenly: the
     uncovered clips get ASR text, with errors the models never saw on the other side, so the
     text features of the training set and of the pool differ in kind."""
-    have = set(texts["name"][texts["text"].str.strip() != ""])
+    have = set(texts["name"][~texts["text"].map(missing_text)])
     labeled = (clips["source"] == "labeled").to_numpy()
     parts = {"labeled": clips[labeled], "unlabeled and test": clips[~labeled]}
     if any(part.empty for part in parts.values()):

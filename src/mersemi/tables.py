@@ -30,6 +30,21 @@ class _RowLines:
 
 _LINES = "mersemi_csv_lines"
 
+# pandas' default `na_values` (the `read_csv` documentation: "By default the following values
+# are interpreted as NaN"); tests/test_tables.py checks that `read_csv` reads each one as NaN.
+NA_STRINGS = frozenset(
+    {
+        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    }
+)  # fmt: skip
+
+
+def missing_text(cell: str) -> bool:
+    """Whether a text cell holds no text: empty, or a string that pandas reads as missing
+    (`NaN`, `nan`, `None`, `N/A`, ...: a missing value written out as text), whitespace aside."""
+    return cell.strip() in NA_STRINGS
+
 
 def csv_line(table: pd.DataFrame, i: int) -> int:
     """File line (1-based) where data row i (0-based position in the table `read_csv_table`
