@@ -155,6 +155,47 @@ def test_stage_provided_transcripts_win_and_cer_is_reported(tmp_path, recognizer
     assert reasons.set_index("name").loc["d", "reason"] == "no_audio"
 
 
+def test_transcripts_pandas_reads_as_missing_get_asr_text(tmp_path, recognizer, caplog):
+    """A transcript CSV written by pandas from missing values holds `NaN`, `nan`, `None`:
+    such a cell is no transcript (the clip gets its ASR text), counted and warned about."""
+    waves = {"a": tone(220, 1.5), "b": tone(660, 2.0, seed=1), "c": tone(440, 1.0, seed=2)}
+    waves |= {"d": tone(330, 1.2, seed=3), "e": "no_audio"}
+    index = write_audio_index(tmp_path / "audio" / "shard-0000", waves)
+    shard = write_shard(tmp_path / "shard.csv", list(waves))
+    provided = tmp_path / "transcripts.csv"
+    provided.write_text(
+        "name,chinese\na,我很高兴。\nb,NaN\nc, nan \nd,None\ne,N/A\n", encoding="utf-8"
+    )
+    decoded = tmp_path / "asr" / "shard-0000.csv"
+    out = tmp_path / "transcripts" / "shard-0000.csv"
+    params = {"model_dir": str(tiny_model("wenet")), "device": "cpu"}
+    run_stage(
+        "asr",
+        {"shard": str(shard), "out": str(decoded), "audio_index": str(index), "params": params},
+    )
+    with caplog.at_level("WARNING", logger="mersemi.extract.asr.merge"):
+        run_stage(
+            "transcripts",
+            {"shard": str(shard), "out": str(out), "asr": str(decoded), "provided": str(provided)}
+            | {"cer_json": None, "params": params},
+        )
+    got = pd.read_csv(out, keep_default_na=False).set_index("name").to_dict("index")
+    assert got["a"] == {"text": "我很高兴。", "source": "provided"}
+    for n, seed, seconds, hz in (("b", 1, 2.0, 660), ("c", 2, 1.0, 440), ("d", 3, 1.2, 330)):
+        assert got[n] == {
+            "text": recognizer.recognize(tone(hz, seconds, seed=seed)),
+            "source": "asr",
+        }
+    assert got["e"] == {"text": "", "source": "none"}
+    report = json.loads(out.with_name("shard-0000.cer.json").read_text("utf-8"))
+    assert report["provided"] == 1 and report["utterances"] == 1
+    assert report["provided_missing"] == 4
+    assert report["provided_missing_examples"] == ["b", "c", "d", "e"]
+    warnings = [r.getMessage() for r in caplog.records if r.name.endswith("asr.merge")]
+    assert len(warnings) == 1
+    assert str(provided) in warnings[0] and "4 cell(s) hold no text" in warnings[0]
+
+
 def test_decoding_mode_only_without_transcripts_gives_the_same_transcripts(tmp_path):
     """A dataset without transcripts decodes only the configured mode: the same merged
     transcripts as decoding every mode, and only that mode's column."""

@@ -66,11 +66,11 @@ def unique_names(df: pd.DataFrame, col: str, path: Path, what: str) -> list[str]
     first: dict[str, int] = {}
     for i, n in enumerate(names):
         if not n:
-            raise InputError(f"{what} {path}, line {csv_line(i)}: empty {col!r}")
+            raise InputError(f"{what} {path}, line {csv_line(df, i)}: empty {col!r}")
         if n in first:
             raise InputError(
-                f"{what} {path}, line {csv_line(i)}: duplicate name {shorten(n)} "
-                f"(first on line {csv_line(first[n])})"
+                f"{what} {path}, line {csv_line(df, i)}: duplicate name {shorten(n)} "
+                f"(first on line {csv_line(df, first[n])})"
             )
         first[n] = i
     return names

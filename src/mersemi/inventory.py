@@ -52,7 +52,7 @@ from .clips import (
 )
 from .errors import InputError, shorten
 from .progress import progress
-from .tables import read_csv_table
+from .tables import csv_line, missing_text, read_csv_table
 
 log = logging.getLogger(__name__)
 
@@ -218,10 +218,11 @@ def read_transcripts(
     if len(texts) and not known.any():
         raise InputError(
             f"transcript CSV {path}: none of its {len(texts)} names is a video in the "
-            f"folders (line 2: {shorten(texts['name'].iloc[0])}); is it the right file?"
+            f"folders (line {csv_line(df, 0)}: {shorten(texts['name'].iloc[0])}); is it the right "
+            "file?"
         )
     if not known.all():
-        lines = [i + 2 for i in (~known).nonzero()[0][:5]]
+        lines = [csv_line(df, i) for i in (~known).nonzero()[0][:5]]
         log.warning(
             "transcript CSV %s: %d row(s) name no video in the folders (lines %s)",
             path,
@@ -235,7 +236,7 @@ def warn_uneven_transcripts(clips: pd.DataFrame, texts: pd.DataFrame, path) -> N
     """Warn when provided transcripts cover the labeled clips and the others unevenly: the
     uncovered clips get ASR text, with errors the models never saw on the other side, so the
     text features of the training set and of the pool differ in kind."""
-    have = set(texts["name"][texts["text"].str.strip() != ""])
+    have = set(texts["name"][~texts["text"].map(missing_text)])
     labeled = (clips["source"] == "labeled").to_numpy()
     parts = {"labeled": clips[labeled], "unlabeled and test": clips[~labeled]}
     if any(part.empty for part in parts.values()):

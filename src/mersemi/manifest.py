@@ -20,19 +20,22 @@ MANIFEST_COLUMNS = ["name", "path", "split", "label", "shard"]
 SPLITS = ("train", "unlabeled", "test")
 
 
-def _read_labels(path: Path, cols: Columns, what: str) -> dict[str, str]:
+def _read_labels(path: Path, cols: Columns, what: str) -> tuple[dict[str, str], dict[str, int]]:
+    """name -> label, and name -> the file line of its row."""
     df = read_csv_table(path, [cols.name, cols.label], what)
     names = unique_names(df, cols.name, path, what)
     labels: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for i, (name, raw) in enumerate(zip(names, df[cols.label], strict=True)):
         label = raw.strip().lower()
         if label not in CLASSES:
             raise InputError(
-                f"{what} {path}, line {csv_line(i)}: label {shorten(raw)} of {shorten(name)} "
-                f"is not one of {', '.join(CLASSES)}"
+                f"{what} {path}, line {csv_line(df, i)}: label {shorten(raw)} of "
+                f"{shorten(name)} is not one of {', '.join(CLASSES)}"
             )
         labels[name] = label
-    return labels
+        lines[name] = csv_line(df, i)
+    return labels, lines
 
 
 def label_clips(
@@ -54,11 +57,11 @@ def label_clips(
     test_labels: dict[str, str] = {}
     if test_label_csv:
         test_label_csv = Path(test_label_csv)
-        test_labels = _read_labels(test_label_csv, columns, "test-label CSV")
-        for i, name in enumerate(test_labels):
+        test_labels, lines = _read_labels(test_label_csv, columns, "test-label CSV")
+        for name in test_labels:
             if source.get(name) not in ("unlabeled", "test"):
                 raise InputError(
-                    f"test-label CSV {test_label_csv}, line {csv_line(i)}: no video named "
+                    f"test-label CSV {test_label_csv}, line {lines[name]}: no video named "
                     f"{shorten(name)} in the unlabeled or test video folder"
                 )
 
@@ -80,12 +83,12 @@ def _check_labels(
     clips: pd.DataFrame, source: dict[str, str], label_csv: Path, columns: Columns
 ) -> dict[str, str]:
     """The label CSV's labels, which must name exactly the labeled folder's videos."""
-    labels = _read_labels(label_csv, columns, "label CSV")
-    for i, name in enumerate(labels):
+    labels, lines = _read_labels(label_csv, columns, "label CSV")
+    for name in labels:
         if source.get(name) != "labeled":
             where = " (it is in an unlabeled or test folder)" if name in source else ""
             raise InputError(
-                f"label CSV {label_csv}, line {csv_line(i)}: no video named {shorten(name)} in "
+                f"label CSV {label_csv}, line {lines[name]}: no video named {shorten(name)} in "
                 f"the labeled video folder{where}"
             )
     for r in clips[clips["source"] == "labeled"].itertuples():

@@ -11,16 +11,16 @@ import json
 import logging
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
 from ...atomic import atomic_path, write_csv_atomic
-from ...errors import InputError
+from ...errors import InputError, shorten
 from ...provenance import provenance
-from ...tables import read_csv_table
+from ...tables import missing_text, read_csv_table
 from ..common import Outcome, read_shard, write_reasons
 from . import STAGE, Params
 from .cer import character_error_rate
@@ -58,19 +58,34 @@ def cer_path(out: str | os.PathLike) -> Path:
     return out.with_name(f"{out.stem}.cer.json")
 
 
-def read_provided(path: str | os.PathLike | None, params: Params) -> dict[str, str]:
-    """name -> provided transcript, verbatim (NFC names; blank transcripts count as not
-    provided). The text stage normalises whitespace or not, per its recipe."""
+def read_provided(
+    path: str | os.PathLike | None, params: Params
+) -> tuple[dict[str, str], list[str]]:
+    """name -> provided transcript, verbatim (NFC names), and the names whose cell holds no
+    text: empty, or a string pandas reads as missing (`NaN`, `None`, ...; `missing_text`),
+    which count as not provided and get ASR text, with one warning. The text stage normalises
+    whitespace or not, per its recipe."""
     if not path:
-        return {}
+        return {}, []
     df = read_csv_table(path, [params.name_col, params.text_col], "transcript CSV")
     out: dict[str, str] = {}
+    missing: list[str] = []
     for name, text in zip(df[params.name_col], df[params.text_col], strict=True):
         name = unicodedata.normalize("NFC", name.strip())
         text = str(text)
-        if text.strip():
+        if missing_text(text):
+            missing.append(name)
+        else:
             out[name] = text
-    return out
+    if missing:
+        log.warning(
+            "transcript CSV %s: %d cell(s) hold no text (empty, or read as missing: NaN, None, "
+            "N/A, ...), e.g. %s; those clips get ASR text",
+            path,
+            len(missing),
+            ", ".join(shorten(n) for n in missing[:3]),
+        )
+    return out, missing
 
 
 def merge_transcripts(
@@ -94,10 +109,19 @@ def read_decoded(path) -> tuple[pd.DataFrame, dict]:
     return df, info
 
 
-def merge(names: Sequence[str], decoded: pd.DataFrame, info: dict, provided: dict, params):
+def merge(
+    names: Sequence[str],
+    decoded: pd.DataFrame,
+    info: dict,
+    provided: dict,
+    params,
+    provided_missing: Collection[str] = (),
+):
     """(rows, outcome, report) of a shard from its decoded frame; as one decode-and-merge
     pass would: without `asr_on_provided`, clips with a provided transcript count as not
-    recognised (their ASR is neither used nor scored, nor its failures counted)."""
+    recognised (their ASR is neither used nor scored, nor its failures counted).
+    `provided_missing`: the names whose provided cell held no text (`read_provided`), counted
+    in the report."""
     missing = [n for n in names if n not in decoded.index]
     if missing:
         raise InputError(
@@ -128,6 +152,8 @@ def merge(names: Sequence[str], decoded: pd.DataFrame, info: dict, provided: dic
             outcome.fail(i, "empty_transcript", f"source {source}")
     scored = [n for n in names if n in provided and n in asr]
     refs = [provided[n] for n in scored]
+    provided_missing = set(provided_missing)
+    no_text = [n for n in names if n in provided_missing]
     report = {
         **character_error_rate(refs, [asr[n] for n in scored]),
         "model_dir": info["model_dir"],
@@ -142,6 +168,9 @@ def merge(names: Sequence[str], decoded: pd.DataFrame, info: dict, provided: dic
         "chunk_mode": params.chunk_mode if params.chunk_size > 0 else None,
         "clips": len(names),
         "provided": sum(n in provided for n in names),
+        # clips of the shard whose provided cell held no text (empty, NaN, None, ...)
+        "provided_missing": len(no_text),
+        "provided_missing_examples": no_text[:5],
         "recognised": len(asr),
         # the device is the decoding job's, as when one job decoded and merged
         "provenance": {**provenance(asdict(params)), "device": info["device"]},
@@ -155,8 +184,8 @@ def run(args, params: Params) -> None:
         params = dataclasses.replace(params, name_col=name_col, text_col=text_col)
     names = [c.name for c in read_shard(args.shard)]
     decoded, info = read_decoded(args.asr)
-    provided = read_provided(getattr(args, "provided", None), params)
-    rows_out, outcome, report = merge(names, decoded, info, provided, params)
+    provided, provided_missing = read_provided(getattr(args, "provided", None), params)
+    rows_out, outcome, report = merge(names, decoded, info, provided, params, provided_missing)
     if report["cer"] is not None:
         log.info(
             "asr %s: CER %.4f (%s) against provided transcripts (%d utterances, %d chars)",
