@@ -10,7 +10,7 @@ min_version("9.0")
 # This checkout's package, whatever `mersemi` the interpreter has installed (as common.smk).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from mersemi.configcheck import check_schema
+from mersemi.configcheck import check_schema, typed_overrides
 from mersemi.errors import InputError, one_line
 
 # The demo's config.yaml only when no --configfile is given: Snakemake would merge a user's
@@ -21,6 +21,8 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# `--config` values typed as a config file types them (Snakemake leaves nested ones strings).
+typed_overrides(config, workflow.config_settings.config)
 # A schema violation as one line (key path, value, rule) and exit status 2, like the CLI's bad
 # input; validate() then fills in the defaults. The schema ships in the package
 # (mersemi.checkmodels validates with the same file).

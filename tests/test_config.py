@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake.cli import parse_config
 from snakemake.utils import validate
 
-from mersemi.configcheck import check_config, check_schema
+from mersemi.configcheck import check_config, check_schema, typed_overrides
 from mersemi.errors import InputError
 from mersemi.extract.cli import stage_module
 from mersemi.params import parse_params
@@ -109,6 +110,49 @@ def test_schema_fills_defaults():
     validate(config, SCHEMA)
     assert config["shards"] == 8 and config["data"]["columns"]["label"] == "discrete"
     assert config["extract"]["visual"] == {} and config["models"]["tiny"] is False
+
+
+def test_overrides_are_typed_as_a_config_file_types_them():
+    """Snakemake reads nested --config scalars as strings; they get the config file's types."""
+    overrides = parse_config([
+        'train={"finetune": {"lr": 0.01, "epochs": 3}, "pseudo": {"sweep": [0.5, 0.9]}}',
+        'data={"demo": false, "test_dir": null, "labeled_dir": "2024-01-01", "label_csv": ""}',
+        "results=null",
+    ])  # fmt: skip
+    assert overrides["train"]["finetune"] == {"lr": "0.01", "epochs": "3"}  # the cause
+    config = copy.deepcopy(overrides)
+    config["train"]["finetune"]["dropout"] = "0.5"  # from a config file: a string stays one
+    config["data"]["unlabeled_dir"] = "u"
+    typed_overrides(config, overrides)
+    assert config["train"] == {
+        "finetune": {"lr": 0.01, "epochs": 3, "dropout": "0.5"},
+        "pseudo": {"sweep": [0.5, 0.9]},
+    }
+    assert config["data"] == {"demo": False, "test_dir": None, "labeled_dir": "2024-01-01",
+                              "label_csv": "", "unlabeled_dir": "u"}  # fmt: skip
+    assert config["results"] is None
+    # only values that are still the override's raw string change
+    config = {"train": {"finetune": {"lr": 0.5}}, "data": "x"}
+    typed_overrides(config, overrides)
+    assert config == {"train": {"finetune": {"lr": 0.5}}, "data": "x"}
+
+
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        # accepted: the load gets past every config check, to the (missing) video folder
+        ('train={"finetune": {"lr": 0.01}}',
+         "labeled video folder resources/demo/labeled: not a directory"),
+        ('train={"finetune": {"lr": -1}}', "train.finetune: lr=-1 must be > 0 and finite"),
+        ("shards=0", "config shards: 0 is less than the minimum of 1"),
+    ],
+)  # fmt: skip
+def test_snakefile_reads_config_overrides_as_a_config_file(tmp_path, override, error):
+    proc = dry_run(tmp_path, "--configfile", str(REPO / "config.yaml"),
+                   "--config", override, 'data={"demo": false}')  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines() == [f"mersemi: error: {error}"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def mer2024_without_labeled_dir(path):

@@ -4,14 +4,15 @@ The JSON schema checks the layout; the dataclasses of each stage and training st
 types and ranges. Doing both at load time means `epochs: "ten"` or a threshold of 1.5 stops the
 run in seconds with one line, not after the extraction it would otherwise wait for.
 
-The Snakefile calls, in order: `check_schema` (a schema violation as one line), then
-Snakemake's `validate` (which fills in the schema's defaults), then `check_config` (from
-workflow/rules/common.smk).
+The Snakefile calls, in order: `typed_overrides` (so `--config` values mean what they would in
+a config file), `check_schema` (a schema violation as one line), then Snakemake's `validate`
+(which fills in the schema's defaults), then `check_config` (from workflow/rules/common.smk).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from importlib import resources
 
 import yaml
@@ -24,6 +25,51 @@ from .train.params import check_train_config
 
 # Package data, so an installed mersemi finds it too (the Snakefile validates with this file).
 SCHEMA = resources.files("mersemi") / "schemas" / "config.schema.yaml"
+
+# What a config file's YAML makes of a plain scalar besides a string (yaml.safe_load).
+_SCALARS = (bool, int, float, type(None))
+
+
+def yaml_scalar(text: str):
+    """`text` as a config file reads the same plain scalar: an int, float, bool or None when
+    yaml.safe_load reads it as one (`0.01`, `-1`, `true`, `null`), else `text` unchanged
+    (dates, lists and the empty string stay strings)."""
+    if not text:
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, _SCALARS) else text
+
+
+def typed_overrides(config: dict, overrides: Mapping) -> dict:
+    """Give the `--config` overrides in `config` the types a config file would give them.
+
+    Snakemake reads a `--config` value with int, float and bool first, then with YAML's
+    BaseLoader, which leaves every nested scalar a string: `train={"finetune": {"lr": 0.01}}`
+    arrives as lr='0.01'. Each string leaf of `overrides` (Snakemake's parsed `--config`,
+    `workflow.config_settings.config`) is read again as yaml.safe_load reads a scalar, and the
+    value at the same key path in `config` is replaced when it still is that raw string.
+    Jobs that Snakemake starts again get the same overrides, so they see the same types.
+    Changes `config` in place and returns it.
+    """
+
+    def retype(target, override) -> None:
+        pairs = override.items() if isinstance(override, Mapping) else enumerate(override)
+        for key, raw in pairs:
+            try:
+                here = target[key]
+            except (KeyError, IndexError, TypeError):  # not (or no longer) in the config
+                continue
+            if isinstance(raw, str):
+                if here == raw:
+                    target[key] = yaml_scalar(raw)
+            elif isinstance(raw, (Mapping, list)) and isinstance(here, (dict, list)):
+                retype(here, raw)
+
+    retype(config, overrides)
+    return config
 
 
 def _key_path(path) -> str:
@@ -96,4 +142,6 @@ __all__ = [
     "check_config",
     "check_schema",
     "schema_message",
+    "typed_overrides",
+    "yaml_scalar",
 ]
