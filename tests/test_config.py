@@ -1,14 +1,16 @@
 """Both shipped configs validate, and every stage/step section holds only keys its CLI knows."""
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from snakemake.cli import parse_config
 from snakemake.utils import validate
 
-from mersemi.configcheck import check_config
+from mersemi.configcheck import check_config, check_schema, typed_overrides
 from mersemi.errors import InputError
 from mersemi.extract.cli import stage_module
 from mersemi.params import parse_params
@@ -50,6 +52,15 @@ def test_bad_training_values_are_named_before_anything_runs(section, match):
         config["train"][step] = config["train"].get(step, {}) | values
     with pytest.raises(InputError, match=match):
         check_config(config)
+
+
+def dry_run(tmp_path, *args):
+    """`snakemake -n` of the repo's Snakefile, `tmp_path` its working directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "-d", str(tmp_path), "-n", *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
 
 
 def test_snakefile_refuses_a_bad_threshold_at_load(tmp_path):
@@ -99,3 +110,97 @@ def test_schema_fills_defaults():
     validate(config, SCHEMA)
     assert config["shards"] == 8 and config["data"]["columns"]["label"] == "discrete"
     assert config["extract"]["visual"] == {} and config["models"]["tiny"] is False
+
+
+def test_overrides_are_typed_as_a_config_file_types_them():
+    """Snakemake reads nested --config scalars as strings; they get the config file's types."""
+    overrides = parse_config([
+        'train={"finetune": {"lr": 0.01, "epochs": 3}, "pseudo": {"sweep": [0.5, 0.9]}}',
+        'data={"demo": false, "test_dir": null, "labeled_dir": "2024-01-01", "label_csv": ""}',
+        "results=null",
+    ])  # fmt: skip
+    assert overrides["train"]["finetune"] == {"lr": "0.01", "epochs": "3"}  # the cause
+    config = copy.deepcopy(overrides)
+    config["train"]["finetune"]["dropout"] = "0.5"  # from a config file: a string stays one
+    config["data"]["unlabeled_dir"] = "u"
+    typed_overrides(config, overrides)
+    assert config["train"] == {
+        "finetune": {"lr": 0.01, "epochs": 3, "dropout": "0.5"},
+        "pseudo": {"sweep": [0.5, 0.9]},
+    }
+    assert config["data"] == {"demo": False, "test_dir": None, "labeled_dir": "2024-01-01",
+                              "label_csv": "", "unlabeled_dir": "u"}  # fmt: skip
+    assert config["results"] is None
+    # only values that are still the override's raw string change
+    config = {"train": {"finetune": {"lr": 0.5}}, "data": "x"}
+    typed_overrides(config, overrides)
+    assert config == {"train": {"finetune": {"lr": 0.5}}, "data": "x"}
+
+
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        # accepted: the load gets past every config check, to the (missing) video folder
+        ('train={"finetune": {"lr": 0.01}}',
+         "labeled video folder resources/demo/labeled: not a directory"),
+        ('train={"finetune": {"lr": -1}}', "train.finetune: lr=-1 must be > 0 and finite"),
+        ("shards=0", "config shards: 0 is less than the minimum of 1"),
+    ],
+)  # fmt: skip
+def test_snakefile_reads_config_overrides_as_a_config_file(tmp_path, override, error):
+    proc = dry_run(tmp_path, "--configfile", str(REPO / "config.yaml"),
+                   "--config", override, 'data={"demo": false}')  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines() == [f"mersemi: error: {error}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def mer2024_without_labeled_dir(path):
+    config = yaml.safe_load((REPO / "config.mer2024.yaml").read_text())
+    del config["data"]["labeled_dir"]
+    path.write_text(yaml.safe_dump(config))
+    return [path]
+
+
+def demo_with_recipe_in_capitals(path):
+    path.write_text("extract:\n  recipe: MERTOOLS\n")
+    return [REPO / "config.yaml", path]
+
+
+@pytest.mark.parametrize(
+    ("write", "error"),
+    [
+        (demo_with_recipe_in_capitals,
+         "config extract.recipe: 'MERTOOLS' is not one of ['mertools', 'mersemi']"),
+        (mer2024_without_labeled_dir, "config data: 'labeled_dir' is a required property"),
+    ],
+)  # fmt: skip
+def test_snakefile_names_a_schema_violation_in_one_line(tmp_path, write, error):
+    """Key path, value and rule on one line, exit status 2 (bad input), nothing written."""
+    configfiles = write(tmp_path / "bad.yaml")
+    proc = dry_run(tmp_path, "--configfile", *map(str, configfiles))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"mersemi: error: {error}"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".snakemake") == ["bad.yaml"]
+
+
+def test_schema_message_names_key_value_and_rule():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    check_schema(config)
+    bad = copy.deepcopy(config)
+    bad["extract"]["recipe"] = "MERTOOLS"
+    with pytest.raises(InputError) as e:
+        check_schema(bad)
+    assert str(e.value) == "config extract.recipe: 'MERTOOLS' is not one of ['mertools', 'mersemi']"
+    assert bad["extract"]["recipe"] == "MERTOOLS" and "visual" in bad["extract"]  # unchanged
+    del bad["extract"]["recipe"], bad["data"]["labeled_dir"]
+    with pytest.raises(InputError, match=r"^config data: 'labeled_dir' is a required property$"):
+        check_schema(bad)
+    with pytest.raises(InputError, match=r"^config: Additional properties .*'shard' was unexp"):
+        check_schema({**config, "shard": 3})
+    # a pasted value is shortened, its middle elided
+    with pytest.raises(InputError) as e:
+        check_schema({**config, "results": ["x" * 10_000]})
+    assert str(e.value).startswith("config results: ['xxx") and len(str(e.value)) < 200
+    assert str(e.value).endswith("characters) is not of type 'string'")

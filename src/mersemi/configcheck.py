@@ -3,15 +3,123 @@
 The JSON schema checks the layout; the dataclasses of each stage and training step check keys,
 types and ranges. Doing both at load time means `epochs: "ten"` or a threshold of 1.5 stops the
 run in seconds with one line, not after the extraction it would otherwise wait for.
+
+The Snakefile calls, in order: `typed_overrides` (so `--config` values mean what they would in
+a config file), `check_schema` (a schema violation as one line), then Snakemake's `validate`
+(which fills in the schema's defaults), then `check_config` (from workflow/rules/common.smk).
 """
 
 from __future__ import annotations
 
-from .errors import InputError
+import copy
+from collections.abc import Mapping
+from importlib import resources
+
+import yaml
+
+from .errors import InputError, shorten
 from .extract.cli import STAGES, stage_module
 from .extract.common import RECIPES, stage_section
 from .params import parse_params
 from .train.params import check_train_config
+
+# Package data, so an installed mersemi finds it too (the Snakefile validates with this file).
+SCHEMA = resources.files("mersemi") / "schemas" / "config.schema.yaml"
+
+# What a config file's YAML makes of a plain scalar besides a string (yaml.safe_load).
+_SCALARS = (bool, int, float, type(None))
+
+
+def yaml_scalar(text: str):
+    """`text` as a config file reads the same plain scalar: an int, float, bool or None when
+    yaml.safe_load reads it as one (`0.01`, `-1`, `true`, `null`), else `text` unchanged
+    (dates, lists and the empty string stay strings)."""
+    if not text:
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, _SCALARS) else text
+
+
+def typed_overrides(config: dict, overrides: Mapping) -> dict:
+    """Give the `--config` overrides in `config` the types a config file would give them.
+
+    Snakemake reads a `--config` value with int, float and bool first, then with YAML's
+    BaseLoader, which leaves every nested scalar a string: `train={"finetune": {"lr": 0.01}}`
+    arrives as lr='0.01'. Each string leaf of `overrides` (Snakemake's parsed `--config`,
+    `workflow.config_settings.config`) is read again as yaml.safe_load reads a scalar, and the
+    value at the same key path in `config` is replaced when it still is that raw string.
+    Jobs that Snakemake starts again get the same overrides, so they see the same types.
+    Changes `config` in place and returns it.
+    """
+
+    def retype(target, override) -> None:
+        pairs = override.items() if isinstance(override, Mapping) else enumerate(override)
+        for key, raw in pairs:
+            try:
+                here = target[key]
+            except (KeyError, IndexError, TypeError):  # not (or no longer) in the config
+                continue
+            if isinstance(raw, str):
+                if here == raw:
+                    target[key] = yaml_scalar(raw)
+            elif isinstance(raw, (Mapping, list)) and isinstance(here, (dict, list)):
+                retype(here, raw)
+
+    retype(config, overrides)
+    return config
+
+
+def _key_path(path) -> str:
+    """`extract.recipe`, `train.pseudo.sweep[1]`: where in the config an error is."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def schema_message(error) -> str:
+    """One line for a jsonschema ValidationError: `config <key path>: <what is wrong>`, the
+    offending value shortened (a value pasted into a config can be megabytes long)."""
+    message = error.message
+    value = repr(error.instance)
+    if value in message:
+        message = message.replace(value, shorten(error.instance), 1)
+    where = _key_path(error.absolute_path)
+    return f"config {where}: {message}" if where else f"config: {message}"
+
+
+def _filling_defaults(validator_class):
+    """The validator Snakemake's validate() uses: it fills in each `default` as it goes, so
+    this check sees the config that validate() will see."""
+    from jsonschema import validators
+
+    properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, props, instance, schema):
+        if validator.is_type(instance, "object"):
+            for name, subschema in props.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from properties(validator, props, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def check_schema(config: dict, schema: dict | None = None) -> None:
+    """Raise InputError naming the key path, value and rule of the schema violation that
+    jsonschema's best_match picks; `config` itself is not changed."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    if schema is None:
+        schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    validator = _filling_defaults(Draft202012Validator)(schema)
+    error = best_match(validator.iter_errors(copy.deepcopy(config)))
+    if error is not None:
+        raise InputError(schema_message(error))
 
 
 def check_config(config: dict) -> None:
@@ -28,4 +136,12 @@ def check_config(config: dict) -> None:
     check_train_config(config.get("train") or {})
 
 
-__all__ = ["InputError", "check_config"]
+__all__ = [
+    "SCHEMA",
+    "InputError",
+    "check_config",
+    "check_schema",
+    "schema_message",
+    "typed_overrides",
+    "yaml_scalar",
+]
