@@ -11,9 +11,6 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-# This checkout's package, whatever `mersemi` the interpreter has installed.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
 from mersemi.clips import SHARD_STEM, Columns
 from mersemi.codedigest import code_digest
 from mersemi.configcheck import check_config
