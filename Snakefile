@@ -7,7 +7,7 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# This checkout's package, whatever `mersemi` the interpreter has installed (as common.smk).
+# This checkout's package, whatever `mersemi` the interpreter has installed (rules run it as the package; see common.smk).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mersemi.configcheck import check_schema, typed_overrides
