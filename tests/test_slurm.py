@@ -187,9 +187,10 @@ def _profile_gpu_rules() -> set[str]:
     return {r for r, res in profile.get("set-resources", {}).items() if res.get("gpu")}
 
 
-# The inventory records each video's mtime and the checks name tool paths: both differ
-# between two runs by design.
-SKIP_PARTS = {"logs", "benchmarks", ".snakemake", "snakemake.out", "inventory", "checks"}
+# The inventory records each video's mtime, the checks name tool paths and the results lock
+# names the process that held it: all differ between two runs by design.
+SKIP_PARTS = {"logs", "benchmarks", ".snakemake", "snakemake.out", "inventory", "checks",
+              ".mersemi.lock"}  # fmt: skip
 
 
 def _same_tree(a: Path, b: Path) -> list[str]:
