@@ -112,14 +112,9 @@ def test_tiny_wenet_through_the_runtime_interface(recognizer):
     np.testing.assert_allclose(streaming.log_probs(f), recognizer.log_probs(f), atol=1e-5)
 
 
-def test_stage_provided_transcripts_win_and_cer_is_reported(tmp_path, recognizer):
-    waves = {"a": tone(220, 1.5), "b": tone(660, 2.0, seed=1), "c": "no_audio", "d": "no_audio"}
-    index = write_audio_index(tmp_path / "audio" / "shard-0000", waves)
-    shard = write_shard(tmp_path / "shard.csv", ["a", "b", "c", "d"])
-    provided = tmp_path / "transcripts.csv"
-    pd.DataFrame({"name": ["a", "c", "zz"], "chinese": ["我很高兴。", "你好", "别的"]}).to_csv(
-        provided, index=False
-    )
+def decode_and_merge(tmp_path, shard, index, provided):
+    """The asr stage on the tiny WeNet model, then the transcripts merge with `provided`:
+    the merged shard CSV's path."""
     decoded = tmp_path / "asr" / "shard-0000.csv"
     out = tmp_path / "transcripts" / "shard-0000.csv"
     params = {"model_dir": str(tiny_model("wenet")), "device": "cpu"}
@@ -129,15 +124,21 @@ def test_stage_provided_transcripts_win_and_cer_is_reported(tmp_path, recognizer
     )
     run_stage(
         "transcripts",
-        {
-            "shard": str(shard),
-            "out": str(out),
-            "asr": str(decoded),
-            "provided": str(provided),
-            "cer_json": None,
-            "params": params,
-        },
+        {"shard": str(shard), "out": str(out), "asr": str(decoded), "provided": str(provided)}
+        | {"cer_json": None, "params": params},
     )
+    return out
+
+
+def test_stage_provided_transcripts_win_and_cer_is_reported(tmp_path, recognizer):
+    waves = {"a": tone(220, 1.5), "b": tone(660, 2.0, seed=1), "c": "no_audio", "d": "no_audio"}
+    index = write_audio_index(tmp_path / "audio" / "shard-0000", waves)
+    shard = write_shard(tmp_path / "shard.csv", ["a", "b", "c", "d"])
+    provided = tmp_path / "transcripts.csv"
+    pd.DataFrame({"name": ["a", "c", "zz"], "chinese": ["我很高兴。", "你好", "别的"]}).to_csv(
+        provided, index=False
+    )
+    out = decode_and_merge(tmp_path, shard, index, provided)
     df = pd.read_csv(out, keep_default_na=False)
     assert list(df.columns) == ["name", "text", "source"]
     got = df.set_index("name").to_dict("index")
@@ -166,19 +167,8 @@ def test_transcripts_pandas_reads_as_missing_get_asr_text(tmp_path, recognizer, 
     provided.write_text(
         "name,chinese\na,我很高兴。\nb,NaN\nc, nan \nd,None\ne,N/A\n", encoding="utf-8"
     )
-    decoded = tmp_path / "asr" / "shard-0000.csv"
-    out = tmp_path / "transcripts" / "shard-0000.csv"
-    params = {"model_dir": str(tiny_model("wenet")), "device": "cpu"}
-    run_stage(
-        "asr",
-        {"shard": str(shard), "out": str(decoded), "audio_index": str(index), "params": params},
-    )
     with caplog.at_level("WARNING", logger="mersemi.extract.asr.merge"):
-        run_stage(
-            "transcripts",
-            {"shard": str(shard), "out": str(out), "asr": str(decoded), "provided": str(provided)}
-            | {"cer_json": None, "params": params},
-        )
+        out = decode_and_merge(tmp_path, shard, index, provided)
     got = pd.read_csv(out, keep_default_na=False).set_index("name").to_dict("index")
     assert got["a"] == {"text": "我很高兴。", "source": "provided"}
     for n, seed, seconds, hz in (("b", 1, 2.0, 660), ("c", 2, 1.0, 440), ("d", 3, 1.2, 330)):

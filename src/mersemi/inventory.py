@@ -301,11 +301,10 @@ def update_inventory(
     state = json.dumps({"shards": n_shards, "next_shard": next_shard}, indent=2) + "\n"
     files["inventory.json"] = state.encode()
     target = out_dir if stage_dir is None else Path(stage_dir)
-    written = [
-        name
-        for name, data in files.items()
-        if not _holds(out_dir / name, data) and write_if_changed(target / name, data)
-    ]
+    written = [name for name, data in files.items() if not _holds(out_dir / name, data)]
+    for name in written:
+        with atomic_path(target / name) as tmp:
+            tmp.write_bytes(files[name])
     write_if_changed(out_dir / "stat_cache.csv", _csv_bytes(current[[*STAT, "fingerprint"]]))
     counts = clips["source"].value_counts().to_dict()
     shown = [n for n in written if n != "inventory.json"]
