@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from mersemi.train import engine
-from mersemi.train.engine import Features, contrastive_loss, make_model, predict, train_fold
+from mersemi.train.engine import Features, contrastive_loss, predict, train_fold
 from mersemi.train.folds import make_folds
 from mersemi.train.metrics import waf
+from mersemi.train.models import make_model
 from mersemi.train.nee import alpha_bar
 from mersemi.train.params import FinetuneParams, parse_params
 from mersemi.train.vote import soft_vote

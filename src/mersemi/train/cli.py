@@ -11,7 +11,7 @@ from ..classes import CLASSES
 from ..errors import InputError
 from ..report.table1 import ablation_table, markdown_table
 from ..tables import read_csv_table
-from . import io
+from . import io, vote
 from .params import (
     BaselineParams,
     FinetuneParams,
@@ -197,9 +197,9 @@ def _pseudo(args) -> None:
 def vote_both(df: pd.DataFrame, p) -> tuple[pd.DataFrame, dict]:
     """The paper's weights, fitted ones (nested over folds) and the auto choice between them
     (nested too); the frame and top-level metrics follow `p.use`, "votes" holds all three."""
-    paper = io.revote(df, p.weights)
-    fitted, info = io.fitted_revote(df, list(p.weights))
-    auto, auto_info = io.auto_revote(df, p.weights)
+    paper = vote.revote(df, p.weights)
+    fitted, info = vote.nested_revote(df, p.weights, "fitted")
+    auto, auto_info = vote.nested_revote(df, p.weights, "auto")
     votes = {
         "paper": {"weights": p.weights, **io.evaluate(paper)},
         "fitted": {**info, **io.evaluate(fitted)},

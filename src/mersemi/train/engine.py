@@ -14,7 +14,7 @@ from ..progress import progress
 from .folds import Fold
 from .losses import imcl_ae, imcl_ne
 from .metrics import waf
-from .models import MRCCL, AttentionBaseline
+from .models import MRCCL, make_model
 from .nee import add_noise, alpha_bar, sample_steps
 from .runtime import autocast, seed_all
 from .vote import soft_vote
@@ -49,26 +49,6 @@ class Features:
             var = (s2 / len(rows) - mean * mean).clamp_min(0)
             out[m] = (mean.float(), var.sqrt().float())
         return out
-
-
-def make_model(kind: str, dims: dict[str, int], p) -> torch.nn.Module:
-    if kind == "mrccl":
-        return MRCCL(
-            dims,
-            hidden=p.hidden,
-            d_model=p.d_model,
-            layers=p.layers,
-            heads=p.heads,
-            dropout=p.dropout,
-            fusion_invariant=p.fusion_invariant,
-            temperature_init=p.temperature_init,
-            standardize=p.standardize,
-        )
-    if kind == "baseline":
-        return AttentionBaseline(
-            dims, hidden=p.hidden, dropout=p.dropout, standardize=p.standardize
-        )
-    raise ValueError(kind)
 
 
 def contrastive_loss(model: MRCCL, x: dict, spec: list, inv: list, p, abar, gen) -> tuple:

@@ -15,13 +15,7 @@ from ..errors import InputError
 from ..provenance import provenance
 from ..tables import read_csv_table
 from .metrics import report
-from .vote import nested_auto, nested_fit, soft_vote
-
-VOTE = "vote"
-
-
-def prob_cols(clf: str) -> list[str]:
-    return [f"prob_{clf}_{c}" for c in CLASSES]
+from .vote import VOTE, classifiers_of, prob_cols, probs_of, soft_vote
 
 
 def predictions_frame(
@@ -53,20 +47,6 @@ def predictions_frame(
     return pd.concat([df, *blocks], axis=1)
 
 
-def classifiers_of(df: pd.DataFrame) -> list[str]:
-    out = []
-    for col in df.columns:
-        if col.startswith("prob_") and col.endswith(f"_{CLASSES[0]}"):
-            clf = col[len("prob_") : -len(CLASSES[0]) - 1]
-            if clf != VOTE:
-                out.append(clf)
-    return out
-
-
-def probs_of(df: pd.DataFrame, clf: str) -> np.ndarray:
-    return df[prob_cols(clf)].to_numpy(dtype=np.float64)
-
-
 def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
     df = read_csv_table(path, ["name", "split", "label", "fold", "pred"], "predictions CSV")
     for clf in [*classifiers_of(df), VOTE]:
@@ -85,54 +65,6 @@ def no_valid_modality(df: pd.DataFrame) -> np.ndarray:
     if "n_valid" not in df.columns:
         return np.zeros(len(df), dtype=bool)
     return df["n_valid"].to_numpy() == 0
-
-
-def revote(df: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
-    """Recompute prob_vote_* and pred with other weights."""
-    have = classifiers_of(df)
-    missing = [k for k in weights if k not in have]
-    if missing:
-        raise InputError(f"vote weights name classifier(s) {missing}; predictions hold {have}")
-    voted = soft_vote({k: probs_of(df, k) for k in weights}, weights)
-    df = df.copy()
-    df[prob_cols(VOTE)] = voted
-    df["pred"] = [CLASSES[i] for i in voted.argmax(1)]
-    return df
-
-
-def fitted_revote(df: pd.DataFrame, heads: list[str]) -> tuple[pd.DataFrame, dict]:
-    """Vote with weights fitted on the out-of-fold rows, nested over folds (see
-    vote.nested_fit); pool rows use the weights fitted on all out-of-fold rows."""
-    oof = ((df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")).to_numpy()
-    if not oof.any():
-        raise InputError("fitted vote weights need out-of-fold rows (split train, fold >= 0)")
-    sub = df[oof]
-    probs = {k: probs_of(sub, k) for k in heads}
-    y = sub["label"].map(CLASS_INDEX).to_numpy()
-    voted_oof, per_fold, w_all = nested_fit(probs, y, sub["fold"].to_numpy())
-    out = revote(df, w_all)
-    cols = prob_cols(VOTE)
-    out.loc[oof, cols] = voted_oof
-    out.loc[oof, "pred"] = [CLASSES[i] for i in voted_oof.argmax(1)]
-    return out, {"weights": w_all, "fold_weights": per_fold}
-
-
-def auto_revote(df: pd.DataFrame, paper: dict[str, float]) -> tuple[pd.DataFrame, dict]:
-    """`use: auto`: the paper's weights or fitted ones, whichever scores better out of fold,
-    the choice nested over folds (vote.nested_auto); pool rows follow the choice made on all
-    out-of-fold rows."""
-    oof = ((df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")).to_numpy()
-    if not oof.any():
-        raise InputError("the auto vote needs out-of-fold rows (split train, fold >= 0)")
-    sub = df[oof]
-    probs = {k: probs_of(sub, k) for k in paper}
-    y = sub["label"].map(CLASS_INDEX).to_numpy()
-    voted_oof, per_fold, final = nested_auto(probs, y, sub["fold"].to_numpy(), paper)
-    out = revote(df, final["weights"])
-    cols = prob_cols(VOTE)
-    out.loc[oof, cols] = voted_oof
-    out.loc[oof, "pred"] = [CLASSES[i] for i in voted_oof.argmax(1)]
-    return out, {**final, "fold_choices": per_fold}
 
 
 def evaluate(df: pd.DataFrame) -> dict:

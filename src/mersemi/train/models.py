@@ -180,3 +180,24 @@ class AttentionBaseline(nn.Module):
         att = self.fc_att(self.attention_mlp(torch.cat(hs, -1))).unsqueeze(2)  # B x M x 1
         fused = torch.matmul(torch.stack(hs, dim=2), att).squeeze(2)  # B x H
         return {"logits": {"B": self.fc_out(fused)}, "attention": att.squeeze(2)}
+
+
+def make_model(kind: str, dims: dict[str, int], p) -> nn.Module:
+    """A model of `kind` (mrccl | baseline) for inputs of `dims`, sized by the params `p`."""
+    if kind == "mrccl":
+        return MRCCL(
+            dims,
+            hidden=p.hidden,
+            d_model=p.d_model,
+            layers=p.layers,
+            heads=p.heads,
+            dropout=p.dropout,
+            fusion_invariant=p.fusion_invariant,
+            temperature_init=p.temperature_init,
+            standardize=p.standardize,
+        )
+    if kind == "baseline":
+        return AttentionBaseline(
+            dims, hidden=p.hidden, dropout=p.dropout, standardize=p.standardize
+        )
+    raise ValueError(kind)

@@ -13,9 +13,10 @@ import pandas as pd
 from ..classes import CLASS_INDEX, CLASSES
 from ..errors import InputError
 from .data import Dataset
-from .engine import make_model, pretrain, run_cv
+from .engine import pretrain, run_cv
 from .folds import make_folds
-from .io import classifiers_of, evaluate, no_valid_modality, predictions_frame, probs_of
+from .io import evaluate, no_valid_modality, predictions_frame
+from .models import make_model
 from .runtime import seed_all, setup
 from .selftrain import (
     audit,
@@ -26,6 +27,7 @@ from .selftrain import (
     select_balanced,
     select_pseudo,
 )
+from .vote import classifiers_of, probs_of
 
 log = logging.getLogger(__name__)
 

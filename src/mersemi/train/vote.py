@@ -1,8 +1,18 @@
-"""Weighted soft voting over the softmax scores of the classifiers."""
+"""Weighted soft voting over the softmax scores of the classifiers, and the re-scoring of a
+predictions frame with the paper's, fitted or auto-chosen weights."""
 
 import numpy as np
+import pandas as pd
+
+from ..classes import CLASS_INDEX, CLASSES
+from ..errors import InputError
 
 CLASSIFIERS = ("A", "V", "T", "F")
+VOTE = "vote"  # the voted columns of a predictions frame
+
+
+def prob_cols(clf: str) -> list[str]:
+    return [f"prob_{clf}_{c}" for c in CLASSES]
 
 
 def soft_vote(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -95,3 +105,53 @@ def nested_auto(
         per_fold[int(k)] = {"use": use, "weights": w, "cv_waf": scores}
     use, w, scores = choose(probs, y, fold, paper)
     return voted, per_fold, {"use": use, "weights": w, "cv_waf": scores}
+
+
+def classifiers_of(df: pd.DataFrame) -> list[str]:
+    out = []
+    for col in df.columns:
+        if col.startswith("prob_") and col.endswith(f"_{CLASSES[0]}"):
+            clf = col[len("prob_") : -len(CLASSES[0]) - 1]
+            if clf != VOTE:
+                out.append(clf)
+    return out
+
+
+def probs_of(df: pd.DataFrame, clf: str) -> np.ndarray:
+    return df[prob_cols(clf)].to_numpy(dtype=np.float64)
+
+
+def revote(df: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """Recompute prob_vote_* and pred with other weights."""
+    have = classifiers_of(df)
+    missing = [k for k in weights if k not in have]
+    if missing:
+        raise InputError(f"vote weights name classifier(s) {missing}; predictions hold {have}")
+    voted = soft_vote({k: probs_of(df, k) for k in weights}, weights)
+    df = df.copy()
+    df[prob_cols(VOTE)] = voted
+    df["pred"] = [CLASSES[i] for i in voted.argmax(1)]
+    return df
+
+
+def nested_revote(df: pd.DataFrame, paper: dict[str, float], use: str) -> tuple[pd.DataFrame, dict]:
+    """Re-score with `use` "fitted" (weights fitted out of fold, nested_fit) or "auto" (the
+    paper's or fitted, whichever scores better, nested_auto) over the heads of `paper`. The
+    out-of-fold rows get their nested vote (no optimism); pool rows the weights chosen on all
+    out-of-fold rows."""
+    oof = ((df["split"] == "train") & (df["fold"] >= 0) & (df["label"] != "")).to_numpy()
+    if not oof.any():
+        raise InputError(f"the {use} vote needs out-of-fold rows (split train, fold >= 0)")
+    sub = df[oof]
+    probs = {k: probs_of(sub, k) for k in paper}
+    y, fold = sub["label"].map(CLASS_INDEX).to_numpy(), sub["fold"].to_numpy()
+    if use == "fitted":
+        voted_oof, per_fold, weights = nested_fit(probs, y, fold)
+        info = {"weights": weights, "fold_weights": per_fold}
+    else:
+        voted_oof, per_fold, final = nested_auto(probs, y, fold, paper)
+        info = {**final, "fold_choices": per_fold}
+    out = revote(df, info["weights"])
+    out.loc[oof, prob_cols(VOTE)] = voted_oof
+    out.loc[oof, "pred"] = [CLASSES[i] for i in voted_oof.argmax(1)]
+    return out, info
