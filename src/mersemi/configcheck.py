@@ -2,8 +2,9 @@
 
 The JSON schema checks the layout (sections, keys, types) and states no bound of its own; the
 dataclasses of each stage and training step (and `Layout` for the top-level values) check
-keys, types, choices and ranges, each by its one declaration (`mersemi.params.option`). Doing both at load time means `epochs: "ten"` or a threshold of 1.5 stops the
-run in seconds with one line, not after the extraction it would otherwise wait for.
+keys, types, choices and ranges, each by its one declaration (`mersemi.params.option`). Doing
+both at load time means `epochs: "ten"` or a threshold of 1.5 stops the run in seconds with
+one line, not after the extraction it would otherwise wait for.
 
 The Snakefile calls, in order: `typed_overrides` (so `--config` values mean what they would in
 a config file), `check_schema` (a schema violation as one line), then Snakemake's `validate`
@@ -130,7 +131,9 @@ class Layout:
     Snakemake's validate() fills it in; tests/test_params.py checks that the two agree)."""
 
     shards: int = option(
-        8, range=AT_LEAST_1, help="number of extraction shards (fixed per dataset; changing it reshards)"
+        8,
+        range=AT_LEAST_1,
+        help="number of extraction shards (fixed per dataset; changing it reshards)",
     )
 
 

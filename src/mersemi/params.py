@@ -95,6 +95,16 @@ def option(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def like(cls, name: str, default=dataclasses.MISSING, *, help: str | None = None):
+    """Option `name` of `cls` again, with another default (and help) but the same rule: a
+    class that changes an inherited default, or a step with the same option, does not state
+    the bound a second time."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    rule = dict(f.metadata)
+    rule["help"] = rule["help"] if help is None else help
+    return option(field_default(f) if default is dataclasses.MISSING else default, **rule)
+
+
 def declared(cls, name: str) -> dict:
     """The metadata `option` gave field `name` of `cls` ({} for a plain field)."""
     return dict({f.name: f for f in dataclasses.fields(cls)}[name].metadata)

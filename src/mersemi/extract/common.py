@@ -70,7 +70,8 @@ class StageParams:
 
     device: str = option("auto", help="auto, cpu, cuda or cuda:N")
     precision: str = option(
-        "auto", help="auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) or fp32"
+        "auto",
+        help="auto (bf16 on CUDA if supported, else fp16; fp32 on CPU), fp32, bf16 or fp16",
     )
     workers: int = option(2, range=NONNEG, help="decode threads (0: decode inline, no overlap)")
     prefetch: int = option(8, range=AT_LEAST_1, help="clips decoded ahead of the model")
@@ -107,9 +108,9 @@ def stage_section(extract: dict, stage: str) -> dict:
     return section
 
 
-def recipe_option():
-    """The `recipe` option of the stages it changes (RECIPE_STAGES)."""
-    return option("mertools", help="mertools or mersemi (\"Recipes\")")
+def recipe_option(help: str = '`mertools` or `mersemi` ("Recipes")'):
+    """The `recipe` option of the stages it changes (RECIPE_STAGES; type `Recipe`)."""
+    return option(RECIPES[0], help=help)
 
 
 def recipe_precision(recipe: str, precision: str, mertools: str) -> str:

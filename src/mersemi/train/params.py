@@ -10,7 +10,7 @@ from typing import Literal
 
 from ..classes import CLASSES
 from ..errors import InputError
-from ..params import AT_LEAST_1, NONNEG, POSITIVE, UNIT, Range, option
+from ..params import AT_LEAST_1, NONNEG, POSITIVE, UNIT, Range, like, option
 from ..params import parse_params as _parse
 
 # Minority classes duplicated by oversampling (the paper: sad, worried, surprise).
@@ -50,7 +50,7 @@ class ModelParams:
     )
     layers: int = option(1, range=AT_LEAST_1, help="Transformer encoder layers per modality")
     heads: int = option(4, range=AT_LEAST_1, help="attention heads (must divide d_model)")
-    dropout: float = option(0.1, range=Range(0, 1, hi_open=True), help="dropout rate")
+    dropout: float = option(0.1, range=Range(0, 1, hi_open=True), help="dropout share")
     fusion_invariant: bool = option(False, help="F also sees the mean invariant embedding")
     temperature_init: float = option(
         0.1, range=POSITIVE, help="learnable InfoNCE temperature (one per loss), initial value"
@@ -78,19 +78,9 @@ class NEEParams:
 
     def check(self) -> None:
         if self.beta_start > self.beta_end:
-            raise InputError(f"need beta_start <= beta_end, got {self.beta_start} > {self.beta_end}")
-
-
-@dataclass
-class PretrainParams(Common, ModelParams, NEEParams):
-    epochs: int = option(10, range=AT_LEAST_1, help="pretraining epochs")
-    lr: float = option(1e-4, range=POSITIVE, help="Adam learning rate")
-    weight_ne: float = option(1.0, range=NONNEG, help="weight of the IMCL-NE loss")
-    weight_ae: float = option(1.0, range=NONNEG, help="weight of the IMCL-AE loss")
-    include_labeled: bool = option(True, help="use labeled clips too (without their labels)")
-    include_test: bool = option(
-        True, help="use the test split too (MER2024 hid it in the unlabeled pool)"
-    )
+            raise InputError(
+                f"need beta_start <= beta_end, got {self.beta_start} > {self.beta_end}"
+            )
 
 
 @dataclass
@@ -118,6 +108,18 @@ class CVParams(Common):
 
 
 @dataclass
+class PretrainParams(Common, ModelParams, NEEParams):
+    epochs: int = like(CVParams, "epochs", 10, help="pretraining epochs")
+    lr: float = like(CVParams, "lr")
+    weight_ne: float = option(1.0, range=NONNEG, help="weight of the IMCL-NE loss")
+    weight_ae: float = option(1.0, range=NONNEG, help="weight of the IMCL-AE loss")
+    include_labeled: bool = option(True, help="use labeled clips too (without their labels)")
+    include_test: bool = option(
+        True, help="use the test split too (MER2024 hid it in the unlabeled pool)"
+    )
+
+
+@dataclass
 class FinetuneParams(CVParams, ModelParams, NEEParams):
     step: int = option(1, range=Range(1, 2), help="fine-tuning step (step 2: pseudo labels)")
     contrastive_weight: float = option(
@@ -140,15 +142,19 @@ class BaselineParams(CVParams):
     one point of MERTools' grid (model-tune.yaml: hidden 64/128/256, dropout 0.2-0.5,
     lr 1e-3/1e-4)."""
 
-    hidden: int = option(128, range=AT_LEAST_1, help="hidden size of MERTools' attention model")
-    dropout: float = option(0.5, range=Range(0, 1, hi_open=True), help="dropout rate")
-    lr: float = option(1e-3, range=POSITIVE, help="Adam learning rate")
-    batch_size: int = option(32, range=AT_LEAST_1, help="training batch size")
-    epochs: int = option(100, range=AT_LEAST_1, help="epochs (the best validation one kept)")
-    patience: int = option(0, range=NONNEG, help="0: no early stopping (MERTools)")
-    weight_decay: float = option(1e-5, range=NONNEG, help="Adam L2 (MERTools)")
-    standardize: bool = option(False, help="z-score the features (MERTools feeds raw ones)")
-    oversample: bool = option(False, help="the MER2024 baseline does not oversample")
+    hidden: int = like(ModelParams, "hidden", help="hidden size of MERTools' attention model")
+    dropout: float = like(ModelParams, "dropout", 0.5)
+    lr: float = like(CVParams, "lr", 1e-3)
+    batch_size: int = like(CVParams, "batch_size", 32)
+    epochs: int = like(CVParams, "epochs", 100, help="epochs (the best validation one kept)")
+    patience: int = like(CVParams, "patience", 0, help="0: no early stopping (MERTools)")
+    weight_decay: float = like(CVParams, "weight_decay", 1e-5, help="Adam L2 (MERTools)")
+    standardize: bool = like(
+        ModelParams, "standardize", False, help="z-score the features (MERTools feeds raw ones)"
+    )
+    oversample: bool = like(
+        CVParams, "oversample", False, help="the MER2024 baseline does not oversample"
+    )
 
 
 @dataclass
@@ -156,9 +162,9 @@ class ProbeParams:
     """Linear probe (a Table 1 row): logistic regression on standardised concatenated
     features, on the fine-tuning folds (same seed and folds)."""
 
-    seed: int = option(0, range=NONNEG, help="random seed (the folds)")
-    folds: int = option(5, range=Range(2), help="cross-validation folds")
-    threads: int = option(1, range=AT_LEAST_1, help="CPU threads")
+    seed: int = like(Common, "seed", help="random seed (the folds)")
+    folds: int = like(CVParams, "folds")
+    threads: int = like(Common, "threads", help="CPU threads")
     C: float = option(
         1e-3, range=POSITIVE, help="inverse L2 strength of LogisticRegression (strong L2)"
     )

@@ -27,7 +27,7 @@ HELP = "video -> 16 kHz mono wav per clip + index CSV (name,wav,valid,reason,dur
 class Params(StageParams):
     sample_rate: int = option(16000, range=Range(1000), help="output rate (mono, 16-bit PCM)")
     max_seconds: float = option(
-        60.0, range=POSITIVE, help="longer audio is flagged too_long (wav kept, cut here)"
+        60.0, range=POSITIVE, help="longer audio is `too_long` (wav kept, cut here)"
     )
     timeout: float = option(600.0, range=POSITIVE, help="seconds per clip for ffmpeg")
 

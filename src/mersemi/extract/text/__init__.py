@@ -39,9 +39,7 @@ class Params(StageParams):
     model_dir: str | None = option(
         None, help="transformers model directory (config, weights, tokenizer)"
     )
-    trust_remote_code: bool = option(
-        False, help="Baichuan2 ships its model code: set true for it"
-    )
+    trust_remote_code: bool = option(False, help="Baichuan2 ships its model code: set true for it")
     layers: int = option(
         4, range=AT_LEAST_1, help="mertools: sum, mersemi: mean of the last N hidden states"
     )
