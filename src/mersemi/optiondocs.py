@@ -8,7 +8,7 @@ key, default, what is allowed (type, choices, bounds) and the one-line help.
     python -m mersemi.optiondocs            # exit 1 and name the tables that differ
     python -m mersemi.optiondocs --write    # rewrite them in docs/extraction.md, training.md
 
-tests/test_optiondocs.py checks that the docs hold the rendering, so they cannot drift.
+tests/test_params.py checks that the docs hold the rendering, so they cannot drift.
 """
 
 from __future__ import annotations
