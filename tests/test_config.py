@@ -57,6 +57,23 @@ def test_bad_training_values_are_named_before_anything_runs(section, match):
         check_config(config)
 
 
+def test_every_section_and_top_level_option_is_checked_at_load():
+    """Values only the dataclasses bound (the schema states none) stop the load too."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for change, match in [
+        ({"train": {**config["train"], "seeds": [0, -1]}}, r"^train.seeds: seed=-1 must be >= 0"),
+        ({"shards": 0}, r"^config: shards=0 must be >= 1 and finite$"),
+        ({"extract": {**config["extract"], "recipe": "x"}}, r"^extract.recipe must be one of"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            check_config({**config, **change})
+    for stage in ("faces", "visual", "audio", "acoustic", "asr", "text"):
+        extract = {**config["extract"], stage: {"workers": -1}}
+        with pytest.raises(InputError, match=rf"^extract.{stage}: workers=-1 must be >= 0"):
+            check_config({**config, "extract": extract})
+    check_config({k: v for k, v in config.items() if k != "extract"})  # absent: the defaults
+
+
 def dry_run(tmp_path, *args):
     """`snakemake -n` of the repo's Snakefile, `tmp_path` its working directory."""
     return subprocess.run(

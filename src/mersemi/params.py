@@ -105,11 +105,6 @@ def like(cls, name: str, default=dataclasses.MISSING, *, help: str | None = None
     return option(field_default(f) if default is dataclasses.MISSING else default, **rule)
 
 
-def declared(cls, name: str) -> dict:
-    """The metadata `option` gave field `name` of `cls` ({} for a plain field)."""
-    return dict({f.name: f for f in dataclasses.fields(cls)}[name].metadata)
-
-
 def field_default(f: dataclasses.Field):
     """The default of a dataclass field (its factory called)."""
     if f.default_factory is not dataclasses.MISSING:

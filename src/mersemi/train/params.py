@@ -10,7 +10,7 @@ from typing import Literal
 
 from ..classes import CLASSES
 from ..errors import InputError
-from ..params import AT_LEAST_1, NONNEG, POSITIVE, UNIT, Range, like, option
+from ..params import AT_LEAST_1, NONNEG, POSITIVE, UNIT, Range, like, option, option_error
 from ..params import parse_params as _parse
 
 # Minority classes duplicated by oversampling (the paper: sad, worried, surprise).
@@ -315,6 +315,10 @@ def check_train_config(train: dict) -> None:
             )
     for job in _JOBS:
         parse_job(train, job)
+    for seed in train.get("seeds") or []:  # each chain's seed, by the `seed` declaration
+        why = option_error(Common, "seed", seed)
+        if why is not None:
+            raise InputError(f"train.seeds: {why}")
 
 
 def config_folds(train: dict) -> dict[str, int]:
