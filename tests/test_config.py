@@ -36,7 +36,10 @@ def test_shipped_config_is_valid(name):
         ({"step2": {"lr": "fast"}}, "train.step2: lr='fast'"),
         # the workflow names each fine-tuning job's step itself
         ({"step2": {"step": 1}}, "train.step2: step is not an option here"),
-        ({"vote": {"use": "best"}}, "train.vote: use must be paper or fitted"),
+        (
+            {"vote": {"use": "best"}},
+            "train.vote: use must be one of \\['paper', 'fitted', 'auto'\\]",
+        ),
         # ranges: each failure names the key, the value and what is allowed
         ({"finetune": {"lr": -1}}, r"train.finetune: lr=-1 must be > 0 and finite"),
         ({"finetune": {"lr": float("nan")}}, r"train.finetune: lr=nan must be > 0 and finite"),
@@ -52,6 +55,23 @@ def test_bad_training_values_are_named_before_anything_runs(section, match):
         config["train"][step] = config["train"].get(step, {}) | values
     with pytest.raises(InputError, match=match):
         check_config(config)
+
+
+def test_every_section_and_top_level_option_is_checked_at_load():
+    """Values only the dataclasses bound (the schema states none) stop the load too."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for change, match in [
+        ({"train": {**config["train"], "seeds": [0, -1]}}, r"^train.seeds: seed=-1 must be >= 0"),
+        ({"shards": 0}, r"^config: shards=0 must be >= 1 and finite$"),
+        ({"extract": {**config["extract"], "recipe": "x"}}, r"^extract.recipe must be one of"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            check_config({**config, **change})
+    for stage in ("faces", "visual", "audio", "acoustic", "asr", "text"):
+        extract = {**config["extract"], stage: {"workers": -1}}
+        with pytest.raises(InputError, match=rf"^extract.{stage}: workers=-1 must be >= 0"):
+            check_config({**config, "extract": extract})
+    check_config({k: v for k, v in config.items() if k != "extract"})  # absent: the defaults
 
 
 def dry_run(tmp_path, *args):
@@ -144,7 +164,7 @@ def test_overrides_are_typed_as_a_config_file_types_them():
         ('train={"finetune": {"lr": 0.01}}',
          "labeled video folder resources/demo/labeled: not a directory"),
         ('train={"finetune": {"lr": -1}}', "train.finetune: lr=-1 must be > 0 and finite"),
-        ("shards=0", "config shards: 0 is less than the minimum of 1"),
+        ("shards=0", "config: shards=0 must be >= 1 and finite"),
     ],
 )  # fmt: skip
 def test_snakefile_reads_config_overrides_as_a_config_file(tmp_path, override, error):
@@ -172,8 +192,9 @@ def demo_with_recipe_in_capitals(path):
 @pytest.mark.parametrize(
     ("write", "error"),
     [
+        # the schema states no choice of its own: the recipe's declaration names them
         (demo_with_recipe_in_capitals,
-         "config extract.recipe: 'MERTOOLS' is not one of ['mertools', 'mersemi']"),
+         "extract.recipe must be one of ['mertools', 'mersemi'], got 'MERTOOLS'"),
         (mer2024_without_labeled_dir, "config data: 'labeled_dir' is a required property"),
     ],
 )  # fmt: skip
@@ -191,11 +212,12 @@ def test_schema_message_names_key_value_and_rule():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     check_schema(config)
     bad = copy.deepcopy(config)
-    bad["extract"]["recipe"] = "MERTOOLS"
+    bad["extract"]["recipe"] = 2024
+    del bad["extract"]["visual"]
     with pytest.raises(InputError) as e:
         check_schema(bad)
-    assert str(e.value) == "config extract.recipe: 'MERTOOLS' is not one of ['mertools', 'mersemi']"
-    assert bad["extract"]["recipe"] == "MERTOOLS" and "visual" in bad["extract"]  # unchanged
+    assert str(e.value) == "config extract.recipe: 2024 is not of type 'string'"
+    assert bad["extract"]["recipe"] == 2024 and "visual" not in bad["extract"]  # unchanged
     del bad["extract"]["recipe"], bad["data"]["labeled_dir"]
     with pytest.raises(InputError, match=r"^config data: 'labeled_dir' is a required property$"):
         check_schema(bad)

@@ -19,20 +19,20 @@ from mersemi.extract.common import (
     require_path,
     write_feature_shard,
 )
-from mersemi.params import parse_params
+from mersemi.params import AT_LEAST_1, option, parse_params
 from mersemi.store import FeatureMeta, read_features
 
 
 @dataclasses.dataclass
 class _P(StageParams):
-    size: int = 3
-    scale: float = 1.0
+    size: int = option(3, range=AT_LEAST_1, help="a declared range")
+    scale: float = 1.0  # a plain field: any finite number
     path: str | None = None
     batch_size: int = 4
 
-    def check(self):
-        if self.size < 1:
-            raise InputError("size must be positive")
+    def check(self):  # a rule between fields
+        if self.batch_size > 100 * self.size:
+            raise InputError("batch_size must be at most 100 x size")
 
 
 def test_params_defaults_and_values():
@@ -52,7 +52,8 @@ def test_params_defaults_and_values():
         ('{"size": true}', "size=True has type bool"),
         ("[1, 2]", "expected a JSON object"),
         ("{size: 1}", "not valid JSON"),
-        ('{"size": 0}', "size=0 must be >= 1"),  # RANGES, before the stage's own check()
+        ('{"size": 0}', "size=0 must be >= 1"),  # the declared range, before check()
+        ('{"batch_size": 301}', r"^--params: batch_size must be at most 100 x size$"),
         ('{"scale": NaN}', "scale=nan must be finite"),
     ],
 )

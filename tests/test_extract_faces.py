@@ -16,6 +16,7 @@ from mersemi.extract.faces import Params as FacesParams
 from mersemi.extract.faces.frames import decode_frames, probe, sample_indices, select_expr
 from mersemi.extract.faces.geometry import crop_matrix, eye_angle
 from mersemi.ffmpeg_bin import ffmpeg_exe
+from mersemi.params import check_params
 
 SIZE = 64
 
@@ -205,7 +206,7 @@ def test_crops_per_clip_are_capped_uniformly(media, tmp_path, caplog):
     assert cf.valid[0] and 2 <= len(kept) <= 3 and set(kept) <= {0, 4, 8} and kept[-1] == 8
     assert "keeping 3 uniformly spread" in caplog.text and str(clips["face"]) in caplog.text
     with pytest.raises(InputError, match="max_crops"):
-        FacesParams(max_crops=0).check()
+        check_params(FacesParams(max_crops=0), "faces")
 
 
 def test_many_sampled_frames_decode_and_match_their_indices(media, tmp_path):

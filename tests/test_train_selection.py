@@ -140,9 +140,13 @@ def test_run_pseudo_selections(selection):
 
 
 def test_bad_selection_is_named():
-    with pytest.raises(InputError, match="selection must be paper, balanced or precision"):
+    with pytest.raises(
+        InputError, match=r"selection must be one of \['paper', 'balanced', 'precision'\]"
+    ):
         parse_params(PseudoParams, {"selection": "best"})
-    with pytest.raises(InputError, match="use must be paper or fitted or auto"):
+    with pytest.raises(
+        InputError, match=r"use must be one of \['paper', 'fitted', 'auto'\], got 'best'"
+    ):
         from mersemi.train.params import VoteParams
 
         parse_params(VoteParams, {"use": "best"})

@@ -1,8 +1,10 @@
 """Check every options section of a workflow config when the Snakefile loads.
 
-The JSON schema checks the layout; the dataclasses of each stage and training step check keys,
-types and ranges. Doing both at load time means `epochs: "ten"` or a threshold of 1.5 stops the
-run in seconds with one line, not after the extraction it would otherwise wait for.
+The JSON schema checks the layout (sections, keys, types) and states no bound of its own; the
+dataclasses of each stage and training step (and `Layout` for the top-level values) check
+keys, types, choices and ranges, each by its one declaration (`mersemi.params.option`). Doing
+both at load time means `epochs: "ten"` or a threshold of 1.5 stops the run in seconds with
+one line, not after the extraction it would otherwise wait for.
 
 The Snakefile calls, in order: `typed_overrides` (so `--config` values mean what they would in
 a config file), `check_schema` (a schema violation as one line), then Snakemake's `validate`
@@ -13,14 +15,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 
 import yaml
 
 from .errors import InputError, shorten
 from .extract.cli import STAGES, stage_module
-from .extract.common import RECIPES, stage_section
-from .params import parse_params
+from .extract.common import RECIPE_STAGES, stage_section
+from .params import AT_LEAST_1, option, option_error, parse_params
 from .train.params import check_train_config
 
 # Package data, so an installed mersemi finds it too (the Snakefile validates with this file).
@@ -122,15 +125,29 @@ def check_schema(config: dict, schema: dict | None = None) -> None:
         raise InputError(schema_message(error))
 
 
+@dataclass
+class Layout:
+    """The config's top-level values that are options (the schema gives their default too:
+    Snakemake's validate() fills it in; tests/test_params.py checks that the two agree)."""
+
+    shards: int = option(
+        8,
+        range=AT_LEAST_1,
+        help="number of extraction shards (fixed per dataset; changing it reshards)",
+    )
+
+
 def check_config(config: dict) -> None:
-    """Raise InputError naming the section and key of the first bad value."""
+    """Raise InputError naming the section and key of the first bad value: the top-level
+    options, the section-wide `extract.recipe` (by the stages' `recipe` declaration), every
+    extraction stage's section and every training job's."""
+    parse_params(Layout, {k: config[k] for k in ("shards",) if k in config}, "config")
     extract = config.get("extract") or {}
-    recipe = extract.get("recipe", RECIPES[0])
-    if recipe not in RECIPES:
-        raise InputError(f"extract.recipe must be one of {list(RECIPES)}, got {recipe!r}")
+    if "recipe" in extract:
+        why = option_error(stage_module(RECIPE_STAGES[0]).Params, "recipe", extract["recipe"])
+        if why is not None:
+            raise InputError(f"extract.{why}")
     for stage in STAGES:
-        if extract.get(stage) is None:
-            continue
         section = stage_section(extract, stage)
         parse_params(stage_module(stage).Params, section, f"extract.{stage}")
     check_train_config(config.get("train") or {})
@@ -139,6 +156,7 @@ def check_config(config: dict) -> None:
 __all__ = [
     "SCHEMA",
     "InputError",
+    "Layout",
     "check_config",
     "check_schema",
     "schema_message",

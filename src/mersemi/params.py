@@ -1,11 +1,20 @@
 """Step options as dataclasses, filled from `--params JSON` (or a dict).
 
-Every CLI step that the workflow drives takes its config section this way. Unknown keys,
-values of the wrong type and numbers outside their range (`RANGES`, by option name, the same
-for every stage and step) are an `InputError` that names them; a dataclass may define
-`check()` for constraints between values.
+Every CLI step that the workflow drives takes its config section this way. Each option is
+declared once, on its dataclass field: its type (`typing.Literal[...]` for a choice), its
+default, its bounds and a one-line help, e.g.
+
+    size: int | None = option(None, range=Range(8), help="side of the square crops")
+
+`parse_params` reads those declarations: unknown keys, values of the wrong type, a choice
+not among its values and numbers outside their `Range` (for a dict or list option: each
+value, and its keys) are an `InputError` line that names them. A dataclass may define
+`check()` for rules between several fields (each class of its MRO that defines one is run;
+`check()` raises an InputError without the `what` prefix, which `check_params` adds).
+`mersemi.optiondocs` renders the same declarations as the tables in docs/.
 """
 
+import copy
 import dataclasses
 import json
 import math
@@ -48,101 +57,168 @@ class Range:
         text += " and finite" if self.hi == INF else ""
         return text + "".join(f", or {a}" for a in self.also)
 
+    def as_number(self) -> str:
+        """What an item must be, in words: 'a number in [0, 1]', 'a finite number >= 0'."""
+        if self.hi == INF:
+            text = f"a finite number {'>' if self.lo_open else '>='} {self.lo:g}"
+            return text + "".join(f", or {a}" for a in self.also)
+        return f"a number in {self}"
+
 
 POSITIVE = Range(0, INF, lo_open=True)
 NONNEG = Range(0)
 AT_LEAST_1 = Range(1)
 UNIT = Range(0, 1)
-# Every numeric option of every extraction stage and training step, by name. A new numeric
-# option needs its range here (tests/test_params.py checks that none is missing).
-RANGES: dict[str, Range] = {
-    # rates, temperatures, durations
-    "lr": POSITIVE,
-    "temperature_init": POSITIVE,
-    "chunk_seconds": POSITIVE,
-    "max_seconds": POSITIVE,
-    "timeout": POSITIVE,
-    "openface_scale": POSITIVE,
-    "min_chunk_seconds": NONNEG,
-    "C": POSITIVE,
-    # probabilities and shares
-    "dropout": Range(0, 1, hi_open=True),
-    "beta_start": Range(0, 1, lo_open=True, hi_open=True),
-    "beta_end": Range(0, 1, lo_open=True, hi_open=True),
-    "ctc_weight": UNIT,
-    "reverse_weight": UNIT,
-    "budget": Range(0, 1, lo_open=True),
-    "precision_target": Range(0, 1, lo_open=True),
-    # loss weights, regularisation, geometry
-    "weight_decay": NONNEG,
-    "weight_ne": NONNEG,
-    "weight_ae": NONNEG,
-    "contrastive_weight": NONNEG,
-    "margin": NONNEG,
-    "max_angle": Range(0, 180),
-    "scale_factor": Range(1, INF, lo_open=True),
-    # counts (0 where it means "no limit" or "off")
-    "batch_size": AT_LEAST_1,
-    "eval_batch_size": AT_LEAST_1,
-    "epochs": AT_LEAST_1,
-    "folds": Range(2),
-    "hidden": AT_LEAST_1,
-    "d_model": AT_LEAST_1,
-    "heads": AT_LEAST_1,
-    "layers": AT_LEAST_1,
-    "nee_steps": AT_LEAST_1,
-    "threads": AT_LEAST_1,
-    "beam_size": AT_LEAST_1,
-    "num_mel_bins": AT_LEAST_1,
-    "max_tokens": AT_LEAST_1,
-    "min_face": AT_LEAST_1,
-    "size": AT_LEAST_1,
-    "prefetch": AT_LEAST_1,
-    "oversample_target": AT_LEAST_1,
-    "max_iter": AT_LEAST_1,
-    "min_support": AT_LEAST_1,
-    "pca": NONNEG,
-    "sample_rate": Range(1000),
-    "step": Range(1, 2),
-    "seed": NONNEG,
-    "patience": NONNEG,
-    "workers": NONNEG,
-    "max_frames": NONNEG,
-    "max_crops": NONNEG,
-    "max_side": NONNEG,
-    "min_neighbors": NONNEG,
-    "chunk_size": Range(1, also=(-1,)),
-    "num_left_chunks": Range(0, also=(-1,)),
-}
+
+
+def option(
+    default=dataclasses.MISSING,
+    *,
+    help: str,
+    range: Range | None = None,
+    keys: tuple | None = None,
+    items: "Range | tuple | None" = None,
+    noun: str = "key(s)",
+    fill: bool = False,
+    total: Range | None = None,
+):
+    """A dataclass field that declares an option: its default, its one-line `help` and its
+    rule. `range`: a number's bounds. A dict or list option: `items`, each value's rule (a
+    Range, or a tuple of the allowed values); a dict's `keys` (the allowed ones, `noun` names
+    them in errors), `fill` (missing keys take the default's values, in `keys` order) and
+    `total` (the range of the values' sum). A list or dict default is copied per instance."""
+    metadata = {"help": help, "range": range, "keys": keys, "items": items, "noun": noun}
+    metadata |= {"fill": fill, "total": total}
+    if isinstance(default, list | dict):
+        value = default
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(value), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def like(cls, name: str, default=dataclasses.MISSING, *, help: str | None = None):
+    """Option `name` of `cls` again, with another default (and help) but the same rule: a
+    class that changes an inherited default, or a step with the same option, does not state
+    the bound a second time."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    rule = dict(f.metadata)
+    rule["help"] = rule["help"] if help is None else help
+    return option(field_default(f) if default is dataclasses.MISSING else default, **rule)
+
+
+def field_default(f: dataclasses.Field):
+    """The default of a dataclass field (its factory called)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def choices(hint) -> tuple | None:
+    """The allowed values of a `Literal[...]` type (`Literal[...] | None`: None among them)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        found = [choices(h) or (None,) * (h is type(None)) for h in typing.get_args(hint)]
+        if any(found) and all(found):
+            return tuple(v for vs in found for v in vs)
+    return None
+
+
+def _numeric(h) -> bool:
+    union = typing.get_origin(h) in (typing.Union, types.UnionType)
+    return any(a in (int, float) for a in (typing.get_args(h) if union else (h,)))
 
 
 def numeric_fields(cls) -> list[str]:
     """The int/float options of a params dataclass (bools are not numbers here)."""
     hints = typing.get_type_hints(cls)
-
-    def numeric(h) -> bool:
-        args = (
-            typing.get_args(h) if typing.get_origin(h) in (typing.Union, types.UnionType) else (h,)
-        )
-        return any(a in (int, float) for a in args)
-
-    return [f.name for f in dataclasses.fields(cls) if numeric(hints[f.name])]
+    return [f.name for f in dataclasses.fields(cls) if _numeric(hints[f.name])]
 
 
-def check_ranges(params, what: str) -> None:
-    """Every numeric option inside its range (None: an optional option left unset)."""
-    for name in numeric_fields(type(params)):
-        value = getattr(params, name)
-        allowed = RANGES.get(name)
-        if value is None or (allowed is None and math.isfinite(value)):
-            continue
-        if allowed is None or value not in allowed:
-            raise InputError(f"{what}: {name}={value!r} must be {allowed or 'finite'}")
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def option_error(cls, name: str, value) -> str | None:
+    """What is wrong with `value` as option `name` of `cls` by its declaration (None: fine):
+    `size=3 must be >= 8 and finite`, `use must be one of ['paper', ...], got 'best'`."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    hint = typing.get_type_hints(cls)[name]
+    rule = f.metadata
+    allowed = choices(hint)
+    if allowed is not None:
+        if value not in allowed:
+            return f"{name} must be one of {list(allowed)}, got {value!r}"
+        return None
+    if value is None:
+        return None
+    if _numeric(hint) and _is_number(value):
+        bounds = rule.get("range")
+        if bounds is None:
+            return None if math.isfinite(value) else f"{name}={value!r} must be finite"
+        return None if value in bounds else f"{name}={value!r} must be {bounds}"
+    items, keys, noun = rule.get("items"), rule.get("keys"), rule.get("noun", "key(s)")
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(keys)) if keys is not None else []
+        if unknown:
+            return f"{name}: unknown {noun} {unknown}; allowed: {list(keys)}"
+        for k, v in value.items():
+            if (why := _item_error(items, v)) is not None:
+                return f"{name}: {k}={v!r} must be {why}"
+        total = rule.get("total")
+        if total is not None and sum(value.values()) not in total:
+            return f"{name}: sum={sum(value.values())!r} must be {total}"
+    elif isinstance(value, list | tuple):
+        if isinstance(items, tuple):
+            unknown = [v for v in value if v not in items]
+            return f"{name}: unknown {noun} {unknown}; allowed: {list(items)}" if unknown else None
+        for v in value:
+            if (why := _item_error(items, v)) is not None:
+                return f"{name}: {v!r} must be {why}"
+    return None
+
+
+def _item_error(rule, v) -> str | None:
+    if isinstance(rule, Range):
+        return None if _is_number(v) and v in rule else rule.as_number()
+    if isinstance(rule, tuple):
+        return None if v in rule else f"one of {list(rule)}"
+    return None
+
+
+def check_params(params, what: str) -> None:
+    """Every option of `params` by its declaration, then each `check()` of its classes (the
+    rules between fields); a failure is one InputError line `what: ...`. Dict options with
+    `fill` get their missing keys from the default first."""
+    cls = type(params)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        value = getattr(params, f.name)
+        if f.metadata.get("fill") and isinstance(value, Mapping):
+            default = field_default(f)
+            value = {**default, **value}
+            setattr(params, f.name, {k: value[k] for k in [*default, *value] if k in value})
+        why = option_error(cls, f.name, getattr(params, f.name))
+        if why is not None:
+            raise InputError(f"{what}: {why}")
+        if _float_values(hints[f.name]) and isinstance(getattr(params, f.name), Mapping):
+            setattr(params, f.name, {k: float(v) for k, v in getattr(params, f.name).items()})
+    for klass in reversed(cls.__mro__):
+        check = klass.__dict__.get("check")
+        if check is not None:
+            try:
+                check(params)
+            except InputError as e:
+                raise InputError(f"{what}: {e}") from None
+
+
+def _float_values(hint) -> bool:
+    """`dict[str, float]`: the values are stored as floats (an int given is converted)."""
+    return typing.get_origin(hint) is dict and typing.get_args(hint)[-1:] == (float,)
 
 
 def _type_ok(value, hint) -> bool:
     origin = typing.get_origin(hint)
-    if hint is typing.Any:
+    if hint is typing.Any or origin is typing.Literal:  # a choice: checked by its values
         return True
     if origin in (typing.Union, types.UnionType):
         return any(_type_ok(value, h) for h in typing.get_args(hint))
@@ -170,7 +246,8 @@ def parse_params(
     """Build `cls` from a JSON object string or a mapping (None or '' → defaults).
 
     `base` overrides the dataclass defaults before `given` (for example the paper's step-2
-    values); it is trusted code, so only `given` is checked.
+    values); it is trusted code, so only `given` is type-checked (every value, base ones
+    included, is checked against its declaration).
     """
     if isinstance(given, str):
         try:
@@ -192,8 +269,5 @@ def parse_params(
             expected = getattr(hints[k], "__name__", hints[k])
             raise InputError(f"{what}: {k}={v!r} has type {type(v).__name__}, expected {expected}")
     params = cls(**{**(base or {}), **given})
-    check_ranges(params, what)
-    check = getattr(params, "check", None)
-    if check is not None:
-        check()
+    check_params(params, what)
     return params

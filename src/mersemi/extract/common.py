@@ -10,7 +10,7 @@
   (`name,valid,reason,detail`), written atomically *before* the tracked output.
 - `prefetch`: decode clips in worker threads, in order, while the caller runs the model.
 - `SpanningBatcher`, `MeanPool`: batches that span clips, and per-clip means of the results.
-- `RECIPES`, `check_recipe`, `recipe_precision`, `departures`: the feature recipe
+- `Recipe`, `RECIPES`, `recipe_option`, `recipe_precision`, `departures`: the feature recipe
   (`mertools`: MERTools' MER2024 extractors; `mersemi`: the project's own, docs/extraction.md).
 - `write_feature_shard`: the reasons sidecar + the HDF5 feature file via `mersemi.store`.
 """
@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..atomic import write_csv_atomic
 from ..errors import InputError
+from ..params import AT_LEAST_1, NONNEG, option
 from ..progress import progress  # noqa: F401 - the stages import it from here
 from ..store import FeatureMeta, write_features
 from ..tables import read_csv_table
@@ -67,10 +68,13 @@ def read_shard(path: str | os.PathLike) -> list[Clip]:
 class StageParams:
     """Options every stage has. Stages subclass this with their own fields (all defaulted)."""
 
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | fp32
-    workers: int = 2  # decode threads (0: decode inline, no overlap)
-    prefetch: int = 8  # clips decoded ahead of the model
+    device: str = option("auto", help="auto, cpu, cuda or cuda:N")
+    precision: str = option(
+        "auto",
+        help="auto (bf16 on CUDA if supported, else fp16; fp32 on CPU), fp32, bf16 or fp16",
+    )
+    workers: int = option(2, range=NONNEG, help="decode threads (0: decode inline, no overlap)")
+    prefetch: int = option(8, range=AT_LEAST_1, help="clips decoded ahead of the model")
 
 
 def meta_params(params) -> dict:
@@ -82,7 +86,8 @@ def meta_params(params) -> dict:
 
 # mertools: MERTools' MER2024 feature_extraction scripts, reproduced (the default).
 # mersemi: the project's own recipe (mean of layers, masked chunks, ...); docs/extraction.md.
-RECIPES = ("mertools", "mersemi")
+Recipe = typing.Literal["mertools", "mersemi"]
+RECIPES = typing.get_args(Recipe)
 # The stages the recipe changes (it is part of their params, so switching it reruns them and
 # what reads their output; audio and ASR do not depend on it).
 RECIPE_STAGES = ("faces", "visual", "acoustic", "text")
@@ -103,9 +108,9 @@ def stage_section(extract: dict, stage: str) -> dict:
     return section
 
 
-def check_recipe(stage: str, recipe: str) -> None:
-    if recipe not in RECIPES:
-        raise InputError(f"{stage}: recipe must be one of {list(RECIPES)}, got {recipe!r}")
+def recipe_option(help: str = '`mertools` or `mersemi` ("Recipes")'):
+    """The `recipe` option of the stages it changes (RECIPE_STAGES; type `Recipe`)."""
+    return option(RECIPES[0], help=help)
 
 
 def recipe_precision(recipe: str, precision: str, mertools: str) -> str:

@@ -5,83 +5,129 @@ are an `InputError` that names them.
 """
 
 import json
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+from typing import Literal
 
 from ..classes import CLASSES
 from ..errors import InputError
+from ..params import AT_LEAST_1, NONNEG, POSITIVE, UNIT, Range, like, option, option_error
 from ..params import parse_params as _parse
 
 # Minority classes duplicated by oversampling (the paper: sad, worried, surprise).
 MINORITY = ("sad", "worried", "surprise")
+# The classifier heads: audio, visual, text, fusion.
+HEADS = ("A", "V", "T", "F")
+PAPER_WEIGHTS = {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7}
+
+
+def head_weights(help: str):
+    """A weight per head (the paper's vote weights by default), each >= 0, not all zero."""
+    return option(PAPER_WEIGHTS, keys=HEADS, items=NONNEG, total=POSITIVE, help=help)
 
 
 @dataclass
 class Common:
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 1  # torch CPU threads (1: robust on shared, oversubscribed machines)
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    batch_size: int = 512
-    eval_batch_size: int = 2048
-    progress: bool = True  # tqdm bars
+    seed: int = option(0, range=NONNEG, help="random seed (folds, initialisation, batches)")
+    device: Literal["auto", "cpu", "cuda"] = option(
+        "auto", help="auto: CUDA when available, else the CPU"
+    )
+    threads: int = option(
+        1, range=AT_LEAST_1, help="torch CPU threads (1: robust on shared machines)"
+    )
+    amp: bool = option(True, help="bf16 autocast on CUDA (ignored on CPU)")
+    batch_size: int = option(512, range=AT_LEAST_1, help="training batch size")
+    eval_batch_size: int = option(2048, range=AT_LEAST_1, help="batch size of predictions")
+    progress: bool = option(True, help="a progress bar (a line every 30 s in a log file)")
 
 
 @dataclass
 class ModelParams:
-    hidden: int = 128  # hidden size of the specific/invariant embeddings
-    d_model: int = 128  # width inside the Transformer specificity encoders
-    layers: int = 1  # Transformer encoder layers per modality
-    heads: int = 4
-    dropout: float = 0.1
-    fusion_invariant: bool = False  # F also sees the mean invariant embedding
-    temperature_init: float = 0.1  # learnable InfoNCE temperature (one per loss)
-    # z-score each modality per dimension with statistics of the training rows (departure:
-    # Baichuan2/HuBERT hidden states have outlier dimensions; raw input slows Adam at lr 1e-4)
-    standardize: bool = True
+    hidden: int = option(
+        128, range=AT_LEAST_1, help="hidden size of the specific/invariant embeddings"
+    )
+    d_model: int = option(
+        128, range=AT_LEAST_1, help="width inside the Transformer specificity encoders"
+    )
+    layers: int = option(1, range=AT_LEAST_1, help="Transformer encoder layers per modality")
+    heads: int = option(4, range=AT_LEAST_1, help="attention heads (must divide d_model)")
+    dropout: float = option(0.1, range=Range(0, 1, hi_open=True), help="dropout share")
+    fusion_invariant: bool = option(False, help="F also sees the mean invariant embedding")
+    temperature_init: float = option(
+        0.1, range=POSITIVE, help="learnable InfoNCE temperature (one per loss), initial value"
+    )
+    # (departure: Baichuan2/HuBERT hidden states have outlier dimensions; raw input slows Adam
+    # at lr 1e-4)
+    standardize: bool = option(
+        True, help="z-score each modality per dimension with the training rows' statistics"
+    )
+
+    def check(self) -> None:
+        if self.d_model % self.heads:
+            raise InputError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+
+
+OPEN_UNIT = Range(0, 1, lo_open=True, hi_open=True)
 
 
 @dataclass
 class NEEParams:
-    nee: bool = True  # noise embedding enhancement + IMCL-NE
-    nee_steps: int = 100  # T
-    beta_start: float = 0.001
-    beta_end: float = 0.1
+    nee: bool = option(True, help="noise embedding enhancement + IMCL-NE")
+    nee_steps: int = option(100, range=AT_LEAST_1, help="T, the noise schedule's steps")
+    beta_start: float = option(0.001, range=OPEN_UNIT, help="first beta of the linear schedule")
+    beta_end: float = option(0.1, range=OPEN_UNIT, help="last beta (>= beta_start)")
 
-
-@dataclass
-class PretrainParams(Common, ModelParams, NEEParams):
-    epochs: int = 10
-    lr: float = 1e-4
-    weight_ne: float = 1.0
-    weight_ae: float = 1.0
-    include_labeled: bool = True  # pretraining uses labeled clips too (without labels)
-    include_test: bool = True  # ... and the test split (MER2024 hid it in the unlabeled pool)
+    def check(self) -> None:
+        if self.beta_start > self.beta_end:
+            raise InputError(
+                f"need beta_start <= beta_end, got {self.beta_start} > {self.beta_end}"
+            )
 
 
 @dataclass
 class CVParams(Common):
-    folds: int = 5
-    epochs: int = 40  # at most (the paper); early stopping on validation WAF
-    patience: int = 5  # 0: no early stopping, keep the best of all epochs (MERTools)
-    lr: float = 1e-4
-    weight_decay: float = 0.0  # Adam L2 (MERTools: 1e-5)
-    oversample: bool = True
-    oversample_classes: list = field(default_factory=lambda: list(MINORITY))
-    oversample_target: int = 850
+    folds: int = option(5, range=Range(2), help="cross-validation folds")
+    epochs: int = option(40, range=AT_LEAST_1, help="at most; early stopping on validation WAF")
+    patience: int = option(
+        5, range=NONNEG, help="0: no early stopping, keep the best of all epochs (MERTools)"
+    )
+    lr: float = option(1e-4, range=POSITIVE, help="Adam learning rate")
+    weight_decay: float = option(0.0, range=NONNEG, help="Adam L2 (MERTools: 1e-5)")
+    oversample: bool = option(True, help="duplicate minority classes in training folds")
+    oversample_classes: list = option(
+        list(MINORITY), items=CLASSES, noun="class(es)", help="the classes oversampled"
+    )
+    oversample_target: int = option(
+        850, range=AT_LEAST_1, help="count each oversampled class is brought to"
+    )
     # "dataset": the paper's targets are counts over the whole labeled set, so each training
     # fold gets target x (its labeled rows / all labeled rows), keeping the paper's ratios;
     # "fold": the target count inside every training fold as given.
-    oversample_scope: str = "dataset"
+    oversample_scope: Literal["dataset", "fold"] = option(
+        "dataset", help="dataset: the target scaled to each fold's share; fold: as given"
+    )
+
+
+@dataclass
+class PretrainParams(Common, ModelParams, NEEParams):
+    epochs: int = like(CVParams, "epochs", 10, help="pretraining epochs")
+    lr: float = like(CVParams, "lr")
+    weight_ne: float = option(1.0, range=NONNEG, help="weight of the IMCL-NE loss")
+    weight_ae: float = option(1.0, range=NONNEG, help="weight of the IMCL-AE loss")
+    include_labeled: bool = option(True, help="use labeled clips too (without their labels)")
+    include_test: bool = option(
+        True, help="use the test split too (MER2024 hid it in the unlabeled pool)"
+    )
 
 
 @dataclass
 class FinetuneParams(CVParams, ModelParams, NEEParams):
-    step: int = 1
-    contrastive_weight: float = 0.1  # weight of (IMCL-NE + IMCL-AE)/2 beside the CE term
-    pretrained: bool = True  # initialise from the pretraining checkpoint when given
-    init_from_step1: bool = True  # step 2 starts each fold from the step-1 fold model
-    weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
+    step: int = option(1, range=Range(1, 2), help="fine-tuning step (step 2: pseudo labels)")
+    contrastive_weight: float = option(
+        0.1, range=NONNEG, help="weight of (IMCL-NE + IMCL-AE)/2 beside the CE term"
+    )
+    pretrained: bool = option(True, help="initialise from the pretraining checkpoint")
+    init_from_step1: bool = option(True, help="step 2 starts each fold from its step-1 model")
+    weights: dict = head_weights("vote weights of the heads (early stopping watches the vote)")
 
 
 def step2_defaults() -> dict:
@@ -96,15 +142,19 @@ class BaselineParams(CVParams):
     one point of MERTools' grid (model-tune.yaml: hidden 64/128/256, dropout 0.2-0.5,
     lr 1e-3/1e-4)."""
 
-    hidden: int = 128
-    dropout: float = 0.5
-    lr: float = 1e-3
-    batch_size: int = 32
-    epochs: int = 100
-    patience: int = 0
-    weight_decay: float = 1e-5
-    standardize: bool = False  # MERTools feeds raw features
-    oversample: bool = False  # the MER2024 baseline does not oversample
+    hidden: int = like(ModelParams, "hidden", help="hidden size of MERTools' attention model")
+    dropout: float = like(ModelParams, "dropout", 0.5)
+    lr: float = like(CVParams, "lr", 1e-3)
+    batch_size: int = like(CVParams, "batch_size", 32)
+    epochs: int = like(CVParams, "epochs", 100, help="epochs (the best validation one kept)")
+    patience: int = like(CVParams, "patience", 0, help="0: no early stopping (MERTools)")
+    weight_decay: float = like(CVParams, "weight_decay", 1e-5, help="Adam L2 (MERTools)")
+    standardize: bool = like(
+        ModelParams, "standardize", False, help="z-score the features (MERTools feeds raw ones)"
+    )
+    oversample: bool = like(
+        CVParams, "oversample", False, help="the MER2024 baseline does not oversample"
+    )
 
 
 @dataclass
@@ -112,65 +162,80 @@ class ProbeParams:
     """Linear probe (a Table 1 row): logistic regression on standardised concatenated
     features, on the fine-tuning folds (same seed and folds)."""
 
-    seed: int = 0
-    folds: int = 5
-    threads: int = 1
-    C: float = 1e-3  # inverse L2 strength of LogisticRegression (6,912 dims: strong L2)
-    pca: int = 0  # > 0: PCA to this many components (fitted on the training fold) first
-    max_iter: int = 300
+    seed: int = like(Common, "seed", help="random seed (the folds)")
+    folds: int = like(CVParams, "folds")
+    threads: int = like(Common, "threads", help="CPU threads")
+    C: float = option(
+        1e-3, range=POSITIVE, help="inverse L2 strength of LogisticRegression (strong L2)"
+    )
+    pca: int = option(
+        0, range=NONNEG, help="> 0: PCA to this many components (fitted per fold) first"
+    )
+    max_iter: int = option(300, range=AT_LEAST_1, help="LogisticRegression iterations")
 
 
 @dataclass
 class PseudoParams:
-    thresholds: dict = field(
-        default_factory=lambda: {
-            "neutral": 0.99,
-            "angry": 0.99,
-            "happy": 0.99,
-            "sad": 0.99,
-            "worried": 0.85,
-            "surprise": 0.85,
-        }
+    thresholds: dict[str, float] = option(
+        {c: 0.85 if c in ("worried", "surprise") else 0.99 for c in CLASSES},
+        keys=CLASSES,
+        noun="class(es)",
+        items=UNIT,
+        fill=True,
+        help="per-class confidence threshold (a class left out keeps its default)",
     )
     # Whose confidence must pass the threshold: both models, only MR-CCL, or their mean.
-    confidence: str = "both"  # both | mrccl | mean
+    confidence: Literal["both", "mrccl", "mean"] = option(
+        "both", help="whose confidence must pass: both models, only MR-CCL, or their mean"
+    )
     # What "confidence" is (see docs/training.md, "Pseudo labels"):
     #   prob_vote   max of the weighted mean of softmax probabilities (heads x folds)
     #   logit_sum   max of softmax(sum_k w_k log p_k): the authors' softmax of a weighted
     #               logit sum (log-probabilities differ from logits by a per-row constant)
     #   calibrated  max of softmax(log p / T), T fitted per model on out-of-fold predictions
-    score: str = "calibrated"
-    # Head weights of the logit_sum score (the paper's vote weights).
-    weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
-    include_test: bool = True  # may clips of the test split be pseudo-labeled?
+    score: Literal["prob_vote", "logit_sum", "calibrated"] = option(
+        "calibrated", help='what "confidence" is (see "Pseudo labels")'
+    )
+    weights: dict = head_weights("head weights of the logit_sum score (the paper's)")
+    include_test: bool = option(True, help="may clips of the test split be pseudo-labeled?")
     # Which agreed clips become pseudo labels (docs/training.md, "Two profiles"):
     #   paper      the thresholds above
     #   balanced   per class the most confident, round(budget x pool x labeled class share)
     #   precision  per-class thresholds fitted on out-of-fold rows to precision_target
-    selection: str = "paper"
-    budget: float = 0.05  # balanced: pseudo labels as a share of the pool
-    precision_target: float = 0.95  # precision: per-class out-of-fold precision to reach
-    min_support: int = 20  # precision: out-of-fold rows a fitted threshold must cover
-    sweep: list = field(
-        default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995]
+    selection: Literal["paper", "balanced", "precision"] = option(
+        "paper", help='which agreed clips become pseudo labels (see "Two profiles")'
+    )
+    budget: float = option(
+        0.05, range=Range(0, 1, lo_open=True), help="balanced: pseudo labels, share of the pool"
+    )
+    precision_target: float = option(
+        0.95, range=Range(0, 1, lo_open=True), help="precision: out-of-fold precision to reach"
+    )
+    min_support: int = option(
+        20, range=AT_LEAST_1, help="precision: out-of-fold rows a fitted threshold must cover"
+    )
+    sweep: list = option(
+        [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995],
+        items=UNIT,
+        help="thresholds of the audit's precision/coverage sweep",
     )
 
 
 @dataclass
 class VoteParams:
-    weights: dict = field(default_factory=lambda: {"A": 0.7, "V": 0.5, "T": 0.4, "F": 0.7})
+    weights: dict = head_weights("the paper's vote weights of the heads")
     # "paper": the weights above; "fitted": weights fitted on out-of-fold predictions (CV
     # figures nested over folds, so without optimism); "auto": whichever of the two scores
     # better out of fold, the choice nested over folds. Metrics always hold all three.
-    use: str = "paper"
+    use: Literal["paper", "fitted", "auto"] = option(
+        "paper", help="paper: the weights; fitted: fitted out of fold; auto: the better one"
+    )
 
 
 def parse_params(cls, text: str | dict | None, base: dict | None = None, what="--params"):
     """Build `cls` from `--params` (JSON string or dict) and check the values; `base` overrides
     the defaults first (the paper's step-2 values). `what` names the source in errors."""
-    params = _parse(cls, text, what, base)
-    _validate(params, what)
-    return params
+    return _parse(cls, text, what, base)
 
 
 # The workflow's training jobs, each from the config's `train:` section: (params class, the
@@ -250,6 +315,10 @@ def check_train_config(train: dict) -> None:
             )
     for job in _JOBS:
         parse_job(train, job)
+    for seed in train.get("seeds") or []:  # each chain's seed, by the `seed` declaration
+        why = option_error(Common, "seed", seed)
+        if why is not None:
+            raise InputError(f"train.seeds: {why}")
 
 
 def config_folds(train: dict) -> dict[str, int]:
@@ -259,55 +328,3 @@ def config_folds(train: dict) -> dict[str, int]:
         for job, (cls, _, _) in _JOBS.items()
         if "folds" in {f.name for f in fields(cls)}
     }
-
-
-def _validate(p, what: str = "--params") -> None:
-    def bad(msg):
-        raise InputError(f"{what}: {msg}")
-
-    if hasattr(p, "device") and p.device not in ("auto", "cpu", "cuda"):
-        bad(f"device must be auto, cpu or cuda, got {p.device!r}")
-    if hasattr(p, "d_model") and p.d_model % p.heads:
-        bad(f"d_model ({p.d_model}) must be divisible by heads ({p.heads})")
-    if hasattr(p, "oversample_classes"):
-        unknown = [c for c in p.oversample_classes if c not in CLASSES]
-        if unknown:
-            bad(f"oversample_classes: unknown class(es) {unknown}")
-    if hasattr(p, "weights"):
-        unknown = sorted(set(p.weights) - {"A", "V", "T", "F"})
-        if unknown or not p.weights:
-            bad(f"weights: keys must be among A, V, T, F, got {sorted(p.weights)}")
-        for k, w in p.weights.items():
-            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < math.inf:
-                bad(f"weights: {k}={w!r} must be a finite number >= 0")
-        if sum(p.weights.values()) <= 0:
-            bad("weights must not all be zero")
-    if hasattr(p, "thresholds"):
-        unknown = sorted(set(p.thresholds) - set(CLASSES))
-        if unknown:
-            bad(f"thresholds: unknown class(es) {unknown}")
-        defaults = PseudoParams().thresholds
-        p.thresholds = {c: p.thresholds.get(c, defaults[c]) for c in CLASSES}
-        for c, t in p.thresholds.items():
-            if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
-                bad(f"thresholds: {c}={t!r} must be a number in [0, 1]")
-        p.thresholds = {c: float(t) for c, t in p.thresholds.items()}
-    if hasattr(p, "sweep"):
-        for t in p.sweep:
-            if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
-                bad(f"sweep: {t!r} must be a number in [0, 1]")
-    if hasattr(p, "confidence") and p.confidence not in ("both", "mrccl", "mean"):
-        bad(f"confidence must be both, mrccl or mean, got {p.confidence!r}")
-    if hasattr(p, "oversample_scope") and p.oversample_scope not in ("dataset", "fold"):
-        bad(f"oversample_scope must be dataset or fold, got {p.oversample_scope!r}")
-    if hasattr(p, "score") and p.score not in ("prob_vote", "logit_sum", "calibrated"):
-        bad(f"score must be prob_vote, logit_sum or calibrated, got {p.score!r}")
-    if hasattr(p, "selection"):
-        if p.selection not in ("paper", "balanced", "precision"):
-            bad(f"selection must be paper, balanced or precision, got {p.selection!r}")
-        if not 0 <= p.budget <= 1 or not 0 < p.precision_target <= 1 or p.min_support < 1:
-            bad("need 0 <= budget <= 1, 0 < precision_target <= 1 and min_support >= 1")
-    if hasattr(p, "use") and p.use not in ("paper", "fitted", "auto"):
-        bad(f"use must be paper or fitted or auto, got {p.use!r}")
-    if hasattr(p, "beta_start") and not 0 < p.beta_start <= p.beta_end < 1:
-        bad("need 0 < beta_start <= beta_end < 1")

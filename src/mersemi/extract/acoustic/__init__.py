@@ -23,7 +23,8 @@ Both give the hidden size (1024 for the real model).
 from dataclasses import dataclass
 
 from ...errors import InputError
-from ..common import StageParams, check_recipe
+from ...params import AT_LEAST_1, NONNEG, POSITIVE, option
+from ..common import Recipe, StageParams, recipe_option
 
 STAGE = "acoustic"
 SAMPLE_RATE = 16000
@@ -34,21 +35,26 @@ MERTOOLS = {"chunk_seconds": 10.0, "layers": 4}
 
 @dataclass
 class Params(StageParams):
-    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
-    model_dir: str | None = None  # transformers HuBERT directory (config, weights, preprocessor)
-    chunk_seconds: float = 10.0  # longer audio is processed in chunks of this length
-    min_chunk_seconds: float = 1.0  # mersemi: a shorter tail is appended to the previous chunk
-    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
-    batch_size: int = 16  # chunks per forward pass (chunks of many clips, sorted by length)
+    recipe: Recipe = recipe_option()
+    model_dir: str | None = option(
+        None, help="transformers HuBERT directory (config, weights, preprocessor)"
+    )
+    chunk_seconds: float = option(
+        10.0, range=POSITIVE, help="longer audio is processed in chunks of this length"
+    )
+    min_chunk_seconds: float = option(
+        1.0, range=NONNEG, help="mersemi: a shorter tail joins the previous chunk"
+    )
+    layers: int = option(
+        4, range=AT_LEAST_1, help="mertools: sum, mersemi: mean of the last N hidden states"
+    )
+    batch_size: int = option(
+        16, range=AT_LEAST_1, help="chunks per forward pass (of many clips, sorted by length)"
+    )
 
     def check(self) -> None:
-        check_recipe(STAGE, self.recipe)
-        if self.chunk_seconds <= 0:
-            raise InputError(f"{STAGE}: chunk_seconds must be > 0, got {self.chunk_seconds}")
-        if not 0 <= self.min_chunk_seconds < self.chunk_seconds:
-            raise InputError(f"{STAGE}: min_chunk_seconds must be in [0, chunk_seconds)")
-        if self.layers < 1 or self.batch_size < 1:
-            raise InputError(f"{STAGE}: layers and batch_size must be >= 1")
+        if self.min_chunk_seconds >= self.chunk_seconds:
+            raise InputError("min_chunk_seconds must be in [0, chunk_seconds)")
 
 
 def add_arguments(parser) -> None:

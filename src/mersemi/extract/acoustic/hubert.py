@@ -10,6 +10,7 @@ from transformers import HubertModel, Wav2Vec2FeatureExtractor
 
 from ...device import select_device
 from ...errors import InputError
+from ...params import check_params
 from ...store import FeatureMeta
 from ..common import (
     Outcome,
@@ -54,7 +55,7 @@ class HubertEmbedder:
     """Loads a HuBERT directory once; `embed(waves)` -> float32 (N, hidden) clip vectors."""
 
     def __init__(self, params: Params):
-        params.check()
+        check_params(params, STAGE)
         self.params = params
         path = require_model_dir(
             STAGE, "model_dir", params.model_dir, ["config.json", "preprocessor_config.json"]

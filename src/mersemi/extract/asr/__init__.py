@@ -20,16 +20,19 @@ the ASR output of every decoding mode is scored against them (character error ra
 """
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from ...errors import InputError
+from ...params import AT_LEAST_1, UNIT, Range, option
 from ..common import StageParams
 
 STAGE = "asr"
 SAMPLE_RATE = 16000
 # "auto": attention_rescoring when final.zip has a decoder, else ctc_prefix_beam.
-DECODERS = ("auto", "ctc_greedy", "ctc_prefix_beam", "attention_rescoring")
+Decoding = Literal["auto", "ctc_greedy", "ctc_prefix_beam", "attention_rescoring"]
+DECODERS = get_args(Decoding)
 MODES = DECODERS[1:]
-CHUNK_MODES = ("streaming", "masked")
+ChunkMode = Literal["streaming", "masked"]
+CHUNK_MODES = get_args(ChunkMode)
 SOURCES = ("provided", "asr", "none")
 
 HELP = (
@@ -40,37 +43,42 @@ HELP = (
 
 @dataclass
 class Params(StageParams):
-    model_dir: str | None = None  # WeNet runtime directory: final.zip + units.txt
-    name_col: str = "name"  # columns of the provided-transcript CSV (transcripts --provided)
-    text_col: str = "chinese"
-    asr_on_provided: bool = True  # use the ASR of clips with a provided transcript (the CER)
-    decoding: str = "auto"  # auto | ctc_greedy | ctc_prefix_beam | attention_rescoring
-    beam_size: int = 10  # prefix beam width = n-best size for rescoring (runtime: 10)
-    ctc_weight: float = 0.5  # rescoring: + ctc_weight * CTC prefix score (runtime default 0.5)
-    reverse_weight: float = 0.0  # rescoring: share of the right-to-left decoder (runtime 0.0)
-    chunk_size: int = -1  # -1: whole utterance in one pass; N > 0: chunks of N encoder frames
-    num_left_chunks: int = -1  # chunks of left context the encoder keeps (-1: all)
-    chunk_mode: str = "streaming"  # streaming: chunk by chunk with caches (C++ runtime);
-    # masked: one pass with chunk attention masks (recognize.py without --simulate_streaming)
-    num_mel_bins: int = 80
-
-    def check(self) -> None:
-        if self.decoding not in DECODERS:
-            raise InputError(f"{STAGE}: decoding must be one of {DECODERS}, got {self.decoding!r}")
-        if self.beam_size < 1:
-            raise InputError(f"{STAGE}: beam_size must be >= 1")
-        if self.chunk_size == 0 or self.chunk_size < -1:
-            raise InputError(f"{STAGE}: chunk_size must be -1 or > 0, got {self.chunk_size}")
-        if self.chunk_mode not in CHUNK_MODES:
-            raise InputError(
-                f"{STAGE}: chunk_mode must be one of {CHUNK_MODES}, got {self.chunk_mode!r}"
-            )
-        if self.ctc_weight < 0:
-            raise InputError(f"{STAGE}: ctc_weight must be >= 0, got {self.ctc_weight}")
-        if not 0 <= self.reverse_weight < 1:
-            raise InputError(
-                f"{STAGE}: reverse_weight must be in [0, 1), got {self.reverse_weight}"
-            )
+    model_dir: str | None = option(None, help="WeNet runtime directory: final.zip + units.txt")
+    name_col: str = option(
+        "name", help="name column of the provided-transcript CSV (transcripts --provided)"
+    )
+    text_col: str = option("chinese", help="text column of the provided-transcript CSV")
+    asr_on_provided: bool = option(
+        True, help="decode clips with a provided transcript too (for the CER)"
+    )
+    decoding: Decoding = option(
+        "auto", help="auto: attention_rescoring when final.zip has a decoder, else prefix beam"
+    )
+    beam_size: int = option(
+        10, range=AT_LEAST_1, help="prefix beam width = n-best size for rescoring (runtime: 10)"
+    )
+    ctc_weight: float = option(
+        0.5, range=UNIT, help="rescoring: + ctc_weight x CTC prefix score (runtime: 0.5)"
+    )
+    reverse_weight: float = option(
+        0.0,
+        range=Range(0, 1, hi_open=True),
+        help="rescoring: share of the right-to-left decoder (runtime: 0.0)",
+    )
+    chunk_size: int = option(
+        -1,
+        range=Range(1, also=(-1,)),
+        help="-1: whole utterance in one pass; N > 0: chunks of N encoder frames",
+    )
+    num_left_chunks: int = option(
+        -1, range=Range(0, also=(-1,)), help="chunks of left context the encoder keeps (-1: all)"
+    )
+    # streaming: chunk by chunk with caches (C++ runtime); masked: one pass with chunk
+    # attention masks (recognize.py without --simulate_streaming)
+    chunk_mode: ChunkMode = option(
+        "streaming", help="streaming: chunk by chunk with caches; masked: one masked pass"
+    )
+    num_mel_bins: int = option(80, range=AT_LEAST_1, help="fbank bins of the model")
 
 
 def add_arguments(parser) -> None:

@@ -1,6 +1,7 @@
 """`check-models` for the asr stage: the WeNet runtime directory, on the CPU."""
 
 from ...errors import InputError
+from ...params import check_params
 from ..modelcheck import bad, ok, package_check
 from ..models import require_model_dir
 from . import STAGE, Params
@@ -18,7 +19,7 @@ def check_model(params: Params) -> list:
         package_check(STAGE, "kaldi_native_fbank", "kaldi-native-fbank"),
     ]
     try:
-        params.check()
+        check_params(params, STAGE)
     except InputError as e:
         return [*checks, bad(STAGE, "params", str(e), "fix extract.asr in the config")]
     try:

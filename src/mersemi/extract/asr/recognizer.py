@@ -8,6 +8,7 @@ import torch
 
 from ...device import select_device
 from ...errors import InputError
+from ...params import check_params
 from ..models import require_model_dir
 from . import MODES, SAMPLE_RATE, STAGE, Params
 from .fbank import fbank
@@ -28,7 +29,7 @@ class WenetRecognizer:
     """A WeNet runtime model loaded once; `recognize(wave)` -> text."""
 
     def __init__(self, params: Params):
-        params.check()
+        check_params(params, STAGE)
         self.params = params
         path = require_model_dir(STAGE, "model_dir", params.model_dir, ["final.zip", "units.txt"])
         self.device = select_device(params.device)

@@ -16,7 +16,7 @@ longer than `max_seconds` (`too_long`: the wav is kept, cut at max_seconds), unr
 
 from dataclasses import dataclass
 
-from ...errors import InputError
+from ...params import POSITIVE, Range, option
 from ..common import StageParams
 
 STAGE = "audio"
@@ -25,15 +25,11 @@ HELP = "video -> 16 kHz mono wav per clip + index CSV (name,wav,valid,reason,dur
 
 @dataclass
 class Params(StageParams):
-    sample_rate: int = 16000
-    max_seconds: float = 60.0  # longer audio is flagged too_long (wav kept, cut here)
-    timeout: float = 600.0  # seconds per clip for ffmpeg
-
-    def check(self) -> None:
-        if self.sample_rate < 1000:
-            raise InputError(f"audio: sample_rate must be at least 1000, got {self.sample_rate}")
-        if self.max_seconds <= 0:
-            raise InputError(f"audio: max_seconds must be positive, got {self.max_seconds}")
+    sample_rate: int = option(16000, range=Range(1000), help="output rate (mono, 16-bit PCM)")
+    max_seconds: float = option(
+        60.0, range=POSITIVE, help="longer audio is `too_long` (wav kept, cut here)"
+    )
+    timeout: float = option(600.0, range=POSITIVE, help="seconds per clip for ffmpeg")
 
 
 def run(args, params: Params):

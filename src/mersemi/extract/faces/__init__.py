@@ -21,9 +21,10 @@ Crops file (`--out`, e.g. faces/shard-0003.h5): the format is `extract/crops.py`
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
-from ...errors import InputError
-from ..common import StageParams, check_recipe
+from ...params import AT_LEAST_1, NONNEG, POSITIVE, Range, option
+from ..common import Recipe, StageParams, recipe_option
 
 STAGE = "faces"
 HELP = "video -> aligned face crops (OpenCV Haar or OpenFace), HDF5 per shard"
@@ -35,44 +36,85 @@ SIZE = {"mertools": 112, "mersemi": 224}  # default crop side per recipe
 
 @dataclass
 class Params(StageParams):
-    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
-    backend: str = "opencv"  # opencv | openface
-    max_frames: int = 0  # 0: every frame; N: at most N frames, uniformly spread
-    # Memory bound per clip: a clip with more frames is sampled uniformly down to this many
-    # (logged). Crops held per clip ≤ max_crops·size²·3 bytes (2000 at 224 px: 301 MB).
-    max_crops: int = 2000
-    size: int | None = None  # side of the square crops (None: 112 mertools, 224 mersemi)
-    max_side: int = 0  # opencv: downscale frames so the longer side ≤ this before detection
-    margin: float = 0.2  # opencv: crop side = face side × (1 + 2·margin)
-    min_face: int = 24  # opencv: smallest face side in pixels
-    scale_factor: float = 1.1  # opencv: Haar detectMultiScale scaleFactor
-    min_neighbors: int = 5  # opencv: Haar detectMultiScale minNeighbors
-    align: bool = True  # opencv: rotate so the eyes are level when both are found
-    max_angle: float = 30.0  # opencv: ignore eye pairs tilted more than this (degrees)
-    openface_bin: str | None = None  # openface: path of the FeatureExtraction binary
-    # openface: landmark model (-mloc): a path, or relative to the binary's directory. None:
-    # OpenFace's default (CE-CLM, needs the cen_patches_*.dat of download_models.sh); a build
-    # with only the models in OpenFace's repository needs model/main_clnf_general.txt.
-    openface_model: str | None = None
-    # openface: -simscale. None: OpenFace sets it to 0.7·size/112, the face fills ~90 % of the
-    # crop at any size; 0.7 at size 224 shrinks the face to ~45 % of the width.
-    openface_scale: float | None = None
-    timeout: float = 600.0  # seconds per clip for ffmpeg / OpenFace
-
-    def check(self) -> None:
-        check_recipe(STAGE, self.recipe)
-        if self.backend not in ("opencv", "openface"):
-            raise InputError(f"faces: backend must be opencv or openface, got {self.backend!r}")
-        if self.size is not None and self.size < 8:
-            raise InputError(f"faces: size must be at least 8, got {self.size}")
-        if self.max_frames < 0:
-            raise InputError(f"faces: max_frames must be ≥ 0, got {self.max_frames}")
-        if self.max_crops < 1:
-            raise InputError(f"faces: max_crops must be ≥ 1, got {self.max_crops}")
-        if not 0 <= self.margin <= 2:
-            raise InputError(f"faces: margin must be in [0, 2], got {self.margin}")
-        if self.openface_scale is not None and self.openface_scale <= 0:
-            raise InputError(f"faces: openface_scale must be > 0, got {self.openface_scale}")
+    recipe: Recipe = recipe_option(
+        help=(
+            "`mertools`: a crop for every frame (zero where no face), OpenFace's masked crops; "
+            '`mersemi`: frames with a face, unmasked ("Recipes")'
+        )
+    )
+    backend: Literal["opencv", "openface"] = option(
+        "opencv", help="`opencv` (Haar, offline) or `openface` (OpenFace 2.x)"
+    )
+    max_frames: int = option(
+        0,
+        range=NONNEG,
+        help=(
+            "0: every frame; N: at most N frames spread uniformly (ffmpeg `select`: frame n is "
+            "kept where floor(n·N/frames) steps up)"
+        ),
+    )
+    max_crops: int = option(
+        2000,
+        range=AT_LEAST_1,
+        help=(
+            "memory bound per clip: a clip with more frames than this (after `max_frames`) is "
+            "sampled uniformly down to it and a warning names it. Frames are decoded and cropped "
+            "one at a time, so a clip holds at most `max_crops`·size²·3 bytes of crops (2000 at "
+            "224 px: 301 MB) plus one frame. Only the first video stream (`0:v:0`) is read"
+        ),
+    )
+    size: int | None = option(
+        None,
+        range=Range(8),
+        help=(
+            "side of the square RGB crops (OpenFace: `-simsize`); `null`: 112 (`mertools`), 224 "
+            "(`mersemi`)"
+        ),
+    )
+    max_side: int = option(
+        0,
+        range=NONNEG,
+        help="opencv: downscale frames so the longer side is at most this (0: never)",
+    )
+    margin: float = option(
+        0.2, range=Range(0, 2), help="opencv: crop side = face side × (1 + 2·margin)"
+    )
+    min_face: int = option(24, range=AT_LEAST_1, help="opencv: smallest face side, pixels")
+    scale_factor: float = option(
+        1.1, range=Range(1, lo_open=True), help="opencv: Haar `detectMultiScale` scaleFactor"
+    )
+    min_neighbors: int = option(
+        5, range=NONNEG, help="opencv: Haar `detectMultiScale` minNeighbors"
+    )
+    align: bool = option(True, help="opencv: rotate so the eyes are level when both eyes are found")
+    max_angle: float = option(
+        30.0,
+        range=Range(0, 180),
+        help="opencv: eye pairs tilted more than this are ignored (no rotation)",
+    )
+    openface_bin: str | None = option(
+        None, help="openface: path of `FeatureExtraction` (required for that backend)"
+    )
+    openface_model: str | None = option(
+        None,
+        help=(
+            "openface: landmark model, `-mloc`: a path, else relative to the binary's directory "
+            "(as OpenFace searches). `null`: OpenFace's default CE-CLM "
+            "(`model/main_ceclm_general.txt`, needs the `cen_patches_*.dat` of "
+            "`download_models.sh`); a build with only the models in OpenFace's repository needs "
+            "`model/main_clnf_general.txt`"
+        ),
+    )
+    openface_scale: float | None = option(
+        None,
+        range=POSITIVE,
+        help=(
+            "openface: `-simscale`. `null`: not passed, OpenFace uses 0.7·size/112 and the face "
+            "fills ~90 % of the crop at any `size`; `0.7` at size 224 shrinks the face to ~45 % of"
+            " the width (hair, neck, background)"
+        ),
+    )
+    timeout: float = option(600.0, range=POSITIVE, help="seconds per clip for ffmpeg / OpenFace")
 
     @property
     def crop_size(self) -> int:

@@ -22,9 +22,10 @@ transcript gives `valid=false` (reason `empty_transcript`) and a zero row (MERTo
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
-from ...errors import InputError
-from ..common import StageParams, check_recipe
+from ...params import AT_LEAST_1, option
+from ..common import Recipe, StageParams, recipe_option
 from .llm_load import MEMORY
 
 STAGE = "text"
@@ -34,25 +35,23 @@ MERTOOLS = {"layers": 4}
 
 @dataclass
 class Params(StageParams):
-    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
-    model_dir: str | None = None  # transformers model directory (config, weights, tokenizer)
-    trust_remote_code: bool = False  # Baichuan2 ships its model code: set true for it
-    layers: int = 4  # mertools: sum, mersemi: mean of the last N hidden states
-    batch_size: int = 32  # sentences per forward pass
-    max_tokens: int = 512  # longer transcripts are truncated (logged)
-    text_col: str = "text"  # column of the --transcripts CSV
-    # single | multi_gpu | int8 | int4 | cpu_offload (llm_load.MEMORY; GPU memory per plan
-    # for Baichuan2-13B in docs/extraction_models.md)
-    memory: str = "single"
-
-    def check(self) -> None:
-        check_recipe(STAGE, self.recipe)
-        if self.layers < 1 or self.batch_size < 1 or self.max_tokens < 1:
-            raise InputError(f"{STAGE}: layers, batch_size and max_tokens must be >= 1")
-        if self.memory not in MEMORY:
-            raise InputError(
-                f"{STAGE}: memory must be one of {sorted(MEMORY)}, got {self.memory!r}"
-            )
+    recipe: Recipe = recipe_option()
+    model_dir: str | None = option(
+        None, help="transformers model directory (config, weights, tokenizer)"
+    )
+    trust_remote_code: bool = option(False, help="Baichuan2 ships its model code: set true for it")
+    layers: int = option(
+        4, range=AT_LEAST_1, help="mertools: sum, mersemi: mean of the last N hidden states"
+    )
+    batch_size: int = option(32, range=AT_LEAST_1, help="sentences per forward pass")
+    max_tokens: int = option(
+        512, range=AT_LEAST_1, help="longer transcripts are truncated (logged)"
+    )
+    text_col: str = option("text", help="column of the --transcripts CSV")
+    # llm_load.MEMORY; GPU memory per plan for Baichuan2-13B in docs/extraction_models.md
+    memory: Literal[tuple(sorted(MEMORY))] = option(
+        "single", help="memory plan (docs/extraction_models.md)"
+    )
 
 
 def add_arguments(parser) -> None:

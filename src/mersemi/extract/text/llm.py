@@ -10,6 +10,7 @@ import torch
 
 from ...device import select_device
 from ...errors import InputError
+from ...params import check_params
 from ...store import FeatureMeta
 from ...tables import read_csv_table
 from ..common import (
@@ -37,7 +38,7 @@ class TextEmbedder:
     """A tokenizer + base model loaded once; `embed(texts)` -> (vectors, token counts)."""
 
     def __init__(self, params: Params):
-        params.check()
+        check_params(params, STAGE)
         self.params = params
         path = require_model_dir(
             STAGE,

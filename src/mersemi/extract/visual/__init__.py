@@ -16,8 +16,8 @@ embedding (projected post-LayerNorm CLS token, no L2 normalisation) are MERTools
 
 from dataclasses import dataclass
 
-from ...errors import InputError
-from ..common import StageParams, check_recipe
+from ...params import AT_LEAST_1, option
+from ..common import Recipe, StageParams, recipe_option
 
 STAGE = "visual"
 HELP = "face crops -> open_clip image features (ViT-L-14: 768), mean over frames"
@@ -25,23 +25,44 @@ HELP = "face crops -> open_clip image features (ViT-L-14: 768), mean over frames
 
 @dataclass
 class Params(StageParams):
-    recipe: str = "mertools"  # mertools | mersemi (docs/extraction.md)
-    model_name: str = "ViT-L-14"
-    # local weights: an open_clip state dict (.bin/.pt/.safetensors), OpenAI's TorchScript
-    # ViT-L-14.pt, or a Hugging Face CLIP directory (openai/clip-vit-large-patch14 layout);
-    # the format is detected. For the last two the architecture comes from the checkpoint.
-    checkpoint: str | None = None
-    model_config: str | None = None  # open_clip model config JSON; stem must equal model_name
-    pretrained: str | None = None  # open_clip tag (e.g. 'openai'), only where a hub is reachable
-    quick_gelu: bool = True  # OpenAI's CLIP weights were trained with QuickGELU
-    normalize: bool = False  # L2-normalise each frame's embedding before the mean
-    batch_size: int = 64  # frames per encode_image call (batches span clips)
-    span_clips: bool = True  # False: one clip's frames per batch (the MERTools way)
-
-    def check(self) -> None:
-        check_recipe(STAGE, self.recipe)
-        if self.batch_size < 1:
-            raise InputError(f"visual: batch_size must be at least 1, got {self.batch_size}")
+    recipe: Recipe = recipe_option()
+    model_name: str = option(
+        "ViT-L-14",
+        help=(
+            "open_clip architecture name (an open_clip state dict is built as this; for the other "
+            "formats the architecture comes from the checkpoint and `check-models` compares its "
+            "feature dim with this name's)"
+        ),
+    )
+    checkpoint: str | None = option(
+        None,
+        help=(
+            "local weights, format detected: an open_clip state dict "
+            "(`open_clip_pytorch_model.bin`, `.pt`, `.safetensors`), OpenAI's TorchScript "
+            "`ViT-L-14.pt`, or a Hugging Face CLIP directory (`openai/clip-vit-large-patch14`); "
+            "required unless `pretrained`"
+        ),
+    )
+    model_config: str | None = option(
+        None,
+        help=(
+            "open_clip model config JSON, registered with `open_clip.add_model_config`; its file "
+            "stem must equal `model_name` (built-in names need none)"
+        ),
+    )
+    pretrained: str | None = option(
+        None, help="open_clip tag such as `openai`, only where a hub is reachable"
+    )
+    quick_gelu: bool = option(True, help="OpenAI's CLIP weights use QuickGELU (`force_quick_gelu`)")
+    normalize: bool = option(
+        False, help="L2-normalise each frame embedding before the mean (MERTools does not)"
+    )
+    batch_size: int = option(
+        64, range=AT_LEAST_1, help="frames per `encode_image` call; batches span clips"
+    )
+    span_clips: bool = option(
+        True, help="`false`: one clip's frames per batch (the MERTools way; same numbers)"
+    )
 
 
 def add_arguments(parser) -> None:
