@@ -10,15 +10,21 @@ jobs read it as the main process left it), and the labels checked against the fo
 fill. A user error stops the load with one line and the CLI's exit code
 (errors.report_error: bad input 2, a full disk 3, a read-only or forbidden folder 4).
 
-The other names below are re-exported for the rule files (code digests, stage and variant
-names, a stage's or a train job's `--params` section, the shard file stem).
+`Chains` holds the training chains' paths and the train rules' `{seed}` wildcard, and builds
+the fine-tuning steps' inputs. The other names are what the rules format into their paths
+and `--params` (the shard file stem, code digests, stage and variant names, the options).
+(Snakemake's linter wants no function beside rules, so the rule files' helpers live here or in
+common.smk.)
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
+import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -40,15 +46,17 @@ from .train.params import VARIANTS, config_folds, job_params, train_seeds
 
 # What the rule files may import from the package (tests/test_smk_imports.py holds them to it).
 __all__ = [
+    "SEED",
     "SHARD_STEM",
     "STAGES",
     "VARIANTS",
-    "Run",
+    "as_json",
     "code_digest",
-    "job_params",
+    "finetune_flags",
     "load_run",
     "prepare_config",
     "stage_section",
+    "train_params",
 ]
 
 PROG = "mersemi"
@@ -96,7 +104,7 @@ class Run:
     # None), and those files, relative to it.
     stage_dir: Path | None
     staged: frozenset[str]
-    train_seeds: list[int]  # one training chain per seed (train.seeds)
+    chains: Chains  # results/train, one chain per seed of train.seeds
 
     def inventory_file(self, name: str) -> Path:
         """An inventory file as the rules read it: the staged copy where this load staged one."""
@@ -143,7 +151,7 @@ def load_run(config: dict, main_process: bool) -> Run:
         lock=lock,
         stage_dir=stage_dir,
         staged=staged,
-        train_seeds=train_seeds(config["train"]),
+        chains=Chains(results / "train", train_seeds(config["train"])),
     )
 
 
@@ -206,3 +214,90 @@ def _check_labels(config: dict, inventory: Inventory) -> None:
     labels = manifest.loc[manifest["split"] == "train", "label"]
     for what, n_folds in config_folds(config["train"]).items():
         check_folds(labels, n_folds, f"label CSV {data['label_csv']}: {what}")
+
+
+def as_json(section: Mapping) -> str:
+    """A config section as a compact JSON string for `--params` (quote with {params.x:q})."""
+    return json.dumps(section, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def train_params(train: dict, job: str, **kw) -> str:
+    """A train job's `--params` JSON (train.params.job_params: the one merge of the config's
+    sections, the fine-tuning step, a variant's overrides)."""
+    return as_json(job_params(train, job, **kw))
+
+
+# `seed=SEED` in a train rule's path: the pattern of the job's own chain.
+SEED = "{seed}"
+# w/o pseudo labels: step 2 of the full method's step-1 models, same schedule, no pseudo labels.
+STEP1_OF = {"no_pseudo": "full"}
+
+
+@dataclass(frozen=True)
+class Chains:
+    """The training chains, one per seed (folds, initialisation, batches; Table 1 is mean ±
+    std over them): the first seed's under `root` (so a one-seed config keeps its paths), each
+    other's under root/seed<N>."""
+
+    root: Path
+    seeds: list[int]
+
+    def dir(self, seed: int) -> Path:
+        return self.root if seed == self.seeds[0] else self.root / f"seed{seed}"
+
+    @property
+    def suffixes(self) -> dict[str, int]:
+        """The train rules' `{seed}` wildcard, what a chain's folder adds to root (nothing for
+        the first seed) -> its seed."""
+        return {str(self.dir(s)).removeprefix(str(self.root)): s for s in self.seeds}
+
+    @property
+    def wildcard(self) -> str:
+        """The `{seed}` wildcard's constraint, the configured seeds: a group, never an empty
+        regex, which Snakemake would take for no constraint."""
+        return "(?:" + "|".join(map(re.escape, self.suffixes)) + ")"
+
+    def seed_of(self, wildcards) -> int:
+        """The seed of a train job, from its `{seed}` wildcard."""
+        return self.suffixes[wildcards.seed]
+
+    def path(self, *parts: str, seed: int | str | None = None) -> Path:
+        """A training output, `parts` under the chain of `seed`: an int, None for the first
+        seed (whose chain the submission and the report read) or SEED (the rule's wildcard);
+        e.g. path("full", "step2", "vote", "metrics.json")."""
+        if seed == SEED:
+            return Path(f"{self.root}{SEED}", *parts)
+        return self.dir(self.seeds[0] if seed is None else seed).joinpath(*parts)
+
+    def rows(self, table: Mapping[str, tuple[str, ...]], seeds) -> dict[str, list[Path]]:
+        """A table's rows over `seeds`: label -> one file (`parts` in a chain) per seed."""
+        return {label: [self.path(*parts, seed=s) for s in seeds] for label, parts in table.items()}
+
+    def finetune_inputs(self, step: int, files: Mapping[str, Path]):
+        """Input function of fine-tuning step 1 or 2: `files` (features, manifest), the
+        pretrained model where the variant has one, and in step 2 the step-1 model it starts
+        from and the pseudo labels (none w/o pseudo labels)."""
+
+        def inputs(wc) -> dict[str, Path]:
+            seed = self.seed_of(wc)
+            found = dict(files)
+            if VARIANTS[wc.variant].get("pretrained", True):
+                nee = "no_nee" if wc.variant == "no_nee" else "nee"
+                found["pretrained"] = self.path("pretrain", nee, "model.pt", seed=seed)
+            if step == 2:
+                step1 = STEP1_OF.get(wc.variant, wc.variant)
+                found["init"] = self.path(step1, "step1", "model.pt", seed=seed)
+                if wc.variant != "no_pseudo":
+                    found["pseudo"] = self.path(wc.variant, "pseudo", "labels.csv", seed=seed)
+            return found
+
+        return inputs
+
+
+def finetune_flags(wc, input) -> str:
+    """A fine-tuning job's optional inputs as flags: --pretrained, --init, --pseudo."""
+    return " ".join(
+        f"--{key} {shlex.quote(str(input[key]))}"
+        for key in ("pretrained", "init", "pseudo")
+        if key in input.keys()  # noqa: SIM118 - a Namedlist: `in` tests its values
+    )

@@ -1,13 +1,12 @@
 # Shared paths and helpers of the rule files. The load (config check, results lock, demo
 # inputs, inventory, label check) is one call of the package: mersemi.workflow.load_run.
-import json
 import shlex
 import sys
 from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from mersemi.workflow import SHARD_STEM, code_digest, load_run, stage_section
+from mersemi.workflow import SHARD_STEM, as_json, code_digest, load_run, stage_section
 
 # Rules run `python -m mersemi` from this checkout, also inside conda envs (envs/*.yaml hold
 # the dependencies only). Without conda, `python` is the interpreter running Snakemake, so
@@ -68,10 +67,10 @@ def shell_quote(value):
     return shlex.quote(str(value))
 
 
-def as_json(section):
-    """A config section as a compact JSON string for `--params` (quote with {params.x:q})."""
-    return json.dumps(
-        section, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+def labelled(flag, rows):
+    """`--flag 'LABEL=PATH'` for each row, quoted for the shell (report.smk)."""
+    return " ".join(
+        f"{flag} {shell_quote(f'{label}={path}')}" for label, path in rows.items()
     )
 
 

@@ -2,7 +2,7 @@
 # marked report(...) below, with captions from workflow/report/. The summary page (tables) is
 # `mersemi report`; the plots are `mersemi plots`.
 
-# The chains' paths (run_path, table1_rows, FEATURE_FILES) are train.smk's.
+# The chains' paths (run_path, TABLE1, FEATURE_FILES) are train.smk's.
 REPORT_STAGES = {
     "MER2024 baseline": run_path("baseline", "metrics.json"),
     "MR-CCL step 1 (voted)": run_path("full", "step1", "vote", "metrics.json"),
@@ -15,16 +15,9 @@ REPORT_FOLDS = {
 }
 
 
-def labelled(flag, rows):
-    """`--flag 'LABEL=PATH'` for each row, quoted for the shell."""
-    return " ".join(
-        f"{flag} {shell_quote(f'{label}={path}')}" for label, path in rows.items()
-    )
-
-
 # The summary's Table 1: the rows of the ablations rule, of the first seed's chain.
 _REPORT_TABLE1 = {
-    label: paths[0] for label, paths in table1_rows(TRAIN_SEEDS[:1]).items()
+    label: paths[0] for label, paths in CHAINS.rows(TABLE1, TRAIN_SEEDS[:1]).items()
 }
 
 

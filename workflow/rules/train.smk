@@ -2,88 +2,17 @@
 # Every step reads the merged features; `{variant}` is the full method or one ablation.
 # One chain per seed of `train.seeds` (the `{seed}` wildcard: run_path), so
 # Table 1 can report mean ± std over seeds.
-# The helpers below (chains, Table 1) are read by report.smk too, included after this file.
-import re
-from pathlib import Path
-
-from mersemi.workflow import VARIANTS, job_params
+# The chains' paths (run_path) and Table 1 are read by report.smk too, included after this file.
+from mersemi.workflow import SEED, VARIANTS, finetune_flags, train_params
 
 TRAIN = config["train"]
-T = RESULTS / "train"
-# Seeds of the whole training chain (folds, initialisation, batches); Table 1 is mean ± std.
-TRAIN_SEEDS = RUN.train_seeds
-
-
-def chain_dir(seed):
-    """One training chain per seed: the first seed's under T (so a one-seed config keeps its
-    paths), each other's under T/seed<N>."""
-    return T if seed == TRAIN_SEEDS[0] else T / f"seed{seed}"
-
-
-# The train rules' `{seed}` wildcard is what a chain's folder adds to T (nothing for the
-# first seed), constrained to the configured seeds: a group, never an empty regex, which
-# Snakemake would take for no constraint.
-SEED_SUFFIX = {str(chain_dir(s)).removeprefix(str(T)): s for s in TRAIN_SEEDS}
-SEED_WILDCARD = "(?:" + "|".join(map(re.escape, SEED_SUFFIX)) + ")"
-# `seed=SEED` in a rule: the path pattern of the job's own chain.
-SEED = "{seed}"
-
-
-def seed_of(wildcards):
-    """The seed of a train job, from its `{seed}` wildcard."""
-    return SEED_SUFFIX[wildcards.seed]
-
-
-def run_path(*parts, seed=None):
-    """A training output, `parts` under the chain of `seed`: an int, None for the first seed
-    (whose chain the submission and the report read) or SEED (the rule's wildcard); e.g.
-    run_path("full", "step2", "vote", "metrics.json")."""
-    if seed == SEED:
-        return Path(f"{T}{SEED}", *parts)
-    return chain_dir(TRAIN_SEEDS[0] if seed is None else seed).joinpath(*parts)
-
-
+# results/train: one chain per seed (mersemi.workflow.Chains), the first seed's at the top.
+CHAINS = RUN.chains
+TRAIN_SEEDS = CHAINS.seeds
+run_path = CHAINS.path  # run_path("full", "step2", seed=SEED): the rule's own chain
+seed_of = CHAINS.seed_of  # a train job's seed, from its `{seed}` wildcard
 FEATURE_FILES = {m: FEATURES / f"{m}.h5" for m in ("acoustic", "visual", "text")}
 TRAIN_CODE = code_digest("mersemi.train.cli")
-# w/o pseudo labels: step 2 of the full method's step-1 models, same schedule, no pseudo labels.
-STEP1_OF = {"no_pseudo": "full"}
-
-
-def train_params(job, **kw):
-    """A train job's `--params` JSON (train.params.job_params: the one merge of the config's
-    sections, the fine-tuning step, a variant's overrides)."""
-    return as_json(job_params(TRAIN, job, **kw))
-
-
-def pretrain_of(variant, seed):
-    nee = "no_nee" if variant == "no_nee" else "nee"
-    return run_path("pretrain", nee, "model.pt", seed=seed)
-
-
-def finetune_inputs(step):
-    def inputs(wc):
-        files = {**FEATURE_FILES, "manifest": MANIFEST}
-        if VARIANTS[wc.variant].get("pretrained", True):
-            files["pretrained"] = pretrain_of(wc.variant, seed_of(wc))
-        if step == 2:
-            step1 = STEP1_OF.get(wc.variant, wc.variant)
-            files["init"] = run_path(step1, "step1", "model.pt", seed=seed_of(wc))
-            if wc.variant != "no_pseudo":
-                files["pseudo"] = run_path(
-                    wc.variant, "pseudo", "labels.csv", seed=seed_of(wc)
-                )
-        return files
-
-    return inputs
-
-
-def finetune_flags(wc, input):
-    return " ".join(
-        f"--{key} {shell_quote(input[key])}"
-        for key in ("pretrained", "init", "pseudo")
-        if key in input.keys()
-    )
-
 
 VOTED = ("step2", "vote", "metrics.json")
 # Table 1: label -> each chain's metrics JSON, in the paper's row order, with the linear
@@ -99,16 +28,8 @@ TABLE1 = {
 }
 
 
-def table1_rows(seeds):
-    """Table 1's rows over `seeds`: label -> one metrics JSON per seed."""
-    return {
-        label: [run_path(*parts, seed=s) for s in seeds]
-        for label, parts in TABLE1.items()
-    }
-
-
 wildcard_constraints:
-    seed=SEED_WILDCARD,
+    seed=CHAINS.wildcard,
     variant="|".join(VARIANTS),
 
 
@@ -133,7 +54,9 @@ rule pretrain:
         mem_mb=16000,
         runtime=240,
     params:
-        p=lambda wc: train_params("pretrain", nee=wc.pt == "nee", seed=seed_of(wc)),
+        p=lambda wc: train_params(
+            TRAIN, "pretrain", nee=wc.pt == "nee", seed=seed_of(wc)
+        ),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train pretrain --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
@@ -162,7 +85,7 @@ rule baseline:
         mem_mb=16000,
         runtime=120,
     params:
-        p=lambda wc: train_params("baseline", seed=seed_of(wc)),
+        p=lambda wc: train_params(TRAIN, "baseline", seed=seed_of(wc)),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train baseline --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
@@ -189,7 +112,7 @@ rule probe:
         mem_mb=16000,
         runtime=60,
     params:
-        p=lambda wc: train_params("probe", seed=seed_of(wc)),
+        p=lambda wc: train_params(TRAIN, "probe", seed=seed_of(wc)),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train probe --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
@@ -206,7 +129,9 @@ for _step, _job in ((1, "finetune"), (2, "step2")):
         name:
             f"finetune_step{_step}"
         input:
-            unpack(finetune_inputs(_step)),
+            unpack(
+                CHAINS.finetune_inputs(_step, {**FEATURE_FILES, "manifest": MANIFEST})
+            ),
         output:
             model=run_path("{variant}", f"step{_step}", "model.pt", seed=SEED),
             predictions=run_path(
@@ -226,7 +151,7 @@ for _step, _job in ((1, "finetune"), (2, "step2")):
             runtime=240,
         params:
             p=lambda wc, job=_job: train_params(
-                job, variant=wc.variant, seed=seed_of(wc)
+                TRAIN, job, variant=wc.variant, seed=seed_of(wc)
             ),
             flags=finetune_flags,
             code=TRAIN_CODE,
@@ -251,7 +176,7 @@ rule pseudo_labels:
     conda:
         "../../envs/train.yaml"
     params:
-        p=train_params("pseudo"),
+        p=train_params(TRAIN, "pseudo"),
         truth=lambda wc, input: (
             f"--truth {shell_quote(input.truth)}" if "truth" in input.keys() else ""
         ),
@@ -281,7 +206,7 @@ rule vote:
     conda:
         "../../envs/train.yaml"
     params:
-        p=train_params("vote"),
+        p=train_params(TRAIN, "vote"),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train vote --predictions {input:q} --out-predictions {output.predictions:q}"
@@ -305,7 +230,7 @@ rule submission:
         "(cp {input.submission:q} {output.submission:q} && cp {input.status:q} {output.status:q}) 2> {log:q}"
 
 
-_TABLE1 = table1_rows(TRAIN_SEEDS)
+_TABLE1 = CHAINS.rows(TABLE1, TRAIN_SEEDS)
 
 
 rule ablations:
