@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from test_train_cli import SMALL, _feat, store  # noqa: F401 - `store` is a fixture
 
+from mersemi import workflow as facade  # not `workflow`: snakemake.utils.validate reads that global
 from mersemi.cli import main
 from mersemi.errors import InputError, report_error
 from mersemi.runlock import check_writable
@@ -159,3 +161,28 @@ def test_the_cli_and_the_load_share_one_error_mapping(error, code, said, capsys)
         raise error
     assert e.value.code == code
     assert capsys.readouterr().err == err.replace("mersemi train:", "mersemi:")
+
+
+def test_a_refused_label_csv_at_load_exits_4_not_1(tmp_path, monkeypatch, capsys):
+    """Every step of the load is under its one error handler, the label check too (it had
+    none for a file-system error: a traceback, exit 1). Root reads any file, so the refusal
+    is simulated."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["results"] = str(tmp_path / "results")
+    validate(config, str(REPO / "src" / "mersemi" / "schemas" / "config.schema.yaml"))
+
+    def refused(clips, label_csv, *args):
+        raise PermissionError(errno.EACCES, "Permission denied", str(label_csv))
+
+    monkeypatch.setattr(facade, "_load_inventory", lambda *args: SimpleNamespace(clips=None))
+    monkeypatch.setattr(facade, "label_clips", refused)
+    with pytest.raises(SystemExit) as e:
+        facade.load_run(config, main_process=True)
+    assert e.value.code == 4
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "mersemi: error: permission denied writing resources/demo/labels.csv; "
+        "choose a writable folder (`results:`)"
+    )
