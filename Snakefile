@@ -10,8 +10,7 @@ min_version("9.0")
 # This checkout's package, whatever `mersemi` the interpreter has installed (rules run it as the package; see common.smk).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from mersemi.configcheck import check_schema, typed_overrides
-from mersemi.errors import InputError, one_line
+from mersemi.workflow import prepare_config
 
 # The demo's config.yaml only when no --configfile is given: Snakemake would merge a user's
 # config into it key by key, so every key the user left out would take the demo's value. A
@@ -21,16 +20,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-# `--config` values typed as a config file types them (Snakemake leaves nested ones strings).
-typed_overrides(config, workflow.config_settings.config)
-# A schema violation as one line (key path, value, rule) and exit status 2, like the CLI's bad
-# input; validate() then fills in the defaults. The schema ships in the package
-# (mersemi.checkmodels validates with the same file).
-try:
-    check_schema(config)
-except InputError as e:
-    print(f"mersemi: error: {one_line(e)}", file=sys.stderr)
-    sys.exit(2)
+# `--config` values typed as a config file types them, then the schema: a violation is one
+# line (key path, value, rule) and exit status 2, like the CLI's bad input. validate() then
+# fills in the defaults (the schema ships in the package).
+prepare_config(config, workflow.config_settings.config)
 validate(config, "src/mersemi/schemas/config.schema.yaml")
 
 

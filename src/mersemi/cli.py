@@ -10,7 +10,7 @@ import logging
 import sys
 
 from . import __version__
-from .errors import InputError, file_system_error, one_line
+from .errors import InputError, report_error
 
 # Subcommand -> the module that registers it. Only the module of the command being run is
 # imported, so `mersemi extract audio` does not pay for importing torch or OpenCV.
@@ -52,16 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args) or 0
-    except InputError as e:
-        print(f"mersemi {args.command}: error: {one_line(e)}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        found = file_system_error(e)
-        if found is None:
+    except (InputError, OSError) as e:
+        code = report_error(e, f"mersemi {args.command}")
+        if code is None:
             raise
-        # The temp file is already removed (atomic writes).
-        print(f"mersemi {args.command}: error: {one_line(found[0])}", file=sys.stderr)
-        return found[1]
+        return code
 
 
 if __name__ == "__main__":

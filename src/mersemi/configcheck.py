@@ -8,7 +8,7 @@ one line, not after the extraction it would otherwise wait for.
 
 The Snakefile calls, in order: `typed_overrides` (so `--config` values mean what they would in
 a config file), `check_schema` (a schema violation as one line), then Snakemake's `validate`
-(which fills in the schema's defaults), then `check_config` (from workflow/rules/common.smk).
+(which fills in the schema's defaults), then `check_config` (from mersemi.workflow.load_run).
 """
 
 from __future__ import annotations

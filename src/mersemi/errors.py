@@ -2,6 +2,7 @@
 
 import errno
 import re
+import sys
 
 # Longest line an error prints: a value pasted into a CSV cell can be megabytes long.
 MAX_LINE = 400
@@ -50,3 +51,18 @@ def file_system_error(e: OSError) -> tuple[str, int] | None:
     where = e.filename or (named[1] if named else None)
     fix = "free space, then rerun" if code == 3 else "choose a writable folder (`results:`)"
     return f"{what}{f' writing {where}' if where else ''}; {fix}", code
+
+
+def report_error(e: BaseException, prog: str) -> int | None:
+    """For an error the user fixes, print `<prog>: error: <one line>` to stderr and return the
+    exit code: bad input 2, a full disk 3, a read-only or forbidden folder 4. None (nothing
+    printed) for any other error, a bug whose traceback the caller lets through. The one copy of
+    this mapping: the CLI's subcommands and the workflow's load (mersemi.workflow) use it."""
+    if isinstance(e, InputError):
+        message, code = str(e), 2
+    elif isinstance(e, OSError) and (found := file_system_error(e)) is not None:
+        message, code = found  # the temp file is already removed (atomic writes)
+    else:
+        return None
+    print(f"{prog}: error: {one_line(message)}", file=sys.stderr)
+    return code

@@ -3,7 +3,7 @@
 The main Snakemake process of a workflow holds an exclusive `flock` on `<results>/.mersemi.lock`
 for as long as it runs (the open file is the lock; the kernel drops it when the process ends,
 however it ends). A process that finds the lock taken writes nothing a running workflow reads:
-a dry run plans on a staged copy of what changed, a run is refused (common.smk).
+a dry run plans on a staged copy of what changed, a run is refused (mersemi.workflow).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 # Inputs: the manifest (the inventory's clips with their split and label) and the tiny models.
-# The inventory itself is updated when the workflow loads (common.smk): labels are not part of
-# it, so a label edit reaches training only.
+# The inventory itself is updated when the workflow loads (mersemi.workflow.load_run): labels
+# are not part of it, so a label edit reaches training only.
+from mersemi.workflow import STAGES
 
 
 rule manifest:

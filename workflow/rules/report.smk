@@ -2,9 +2,22 @@
 # marked report(...) below, with captions from workflow/report/. The summary page (tables) is
 # `mersemi report`; the plots are `mersemi plots`.
 
+# The chains' paths (run_path, TABLE1, FEATURE_FILES) are train.smk's.
+REPORT_STAGES = {
+    "MER2024 baseline": run_path("baseline", "metrics.json"),
+    "MR-CCL step 1 (voted)": run_path("full", "step1", "vote", "metrics.json"),
+    "MR-CCL step 2 (voted)": run_path("full", *VOTED),
+}
+# Training-fold class distributions (after oversampling and pseudo labels).
+REPORT_FOLDS = {
+    "step 1 training folds": run_path("full", "step1", "metrics.json"),
+    "step 2 training folds": run_path("full", "step2", "metrics.json"),
+}
+
+
 # The summary's Table 1: the rows of the ablations rule, of the first seed's chain.
 _REPORT_TABLE1 = {
-    label: paths[0] for label, paths in table1_rows(TRAIN_SEEDS[:1]).items()
+    label: paths[0] for label, paths in CHAINS.rows(TABLE1, TRAIN_SEEDS[:1]).items()
 }
 
 

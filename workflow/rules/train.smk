@@ -1,11 +1,35 @@
 # Training: pretraining, baseline, step 1, pseudo labels, step 2, voting, ablations.
 # Every step reads the merged features; `{variant}` is the full method or one ablation.
-# One chain per seed of `train.seeds` (the `{seed}` wildcard, common.smk: run_path), so
+# One chain per seed of `train.seeds` (the `{seed}` wildcard: run_path), so
 # Table 1 can report mean ± std over seeds.
+# The chains' paths (run_path) and Table 1 are read by report.smk too, included after this file.
+from mersemi.workflow import SEED, VARIANTS, finetune_flags, train_params
+
+TRAIN = config["train"]
+# results/train: one chain per seed (mersemi.workflow.Chains), the first seed's at the top.
+CHAINS = RUN.chains
+TRAIN_SEEDS = CHAINS.seeds
+run_path = CHAINS.path  # run_path("full", "step2", seed=SEED): the rule's own chain
+seed_of = CHAINS.seed_of  # a train job's seed, from its `{seed}` wildcard
+FEATURE_FILES = {m: FEATURES / f"{m}.h5" for m in ("acoustic", "visual", "text")}
+TRAIN_CODE = code_digest("mersemi.train.cli")
+
+VOTED = ("step2", "vote", "metrics.json")
+# Table 1: label -> each chain's metrics JSON, in the paper's row order, with the linear
+# probe after the MER2024 baseline (does the deep model earn its cost?).
+TABLE1 = {
+    "MER2024 baseline": ("baseline", "metrics.json"),
+    "Linear probe (logistic regression)": ("probe", "metrics.json"),
+    "MR-CCL (full)": ("full", *VOTED),
+    "w/o contrastive pretraining": ("no_pretrain", *VOTED),
+    "w/o NEE": ("no_nee", *VOTED),
+    "w/o pseudo labels": ("no_pseudo", *VOTED),
+    "w/o oversampling": ("no_oversample", *VOTED),
+}
 
 
 wildcard_constraints:
-    seed=SEED_WILDCARD,
+    seed=CHAINS.wildcard,
     variant="|".join(VARIANTS),
 
 
@@ -30,7 +54,9 @@ rule pretrain:
         mem_mb=16000,
         runtime=240,
     params:
-        p=lambda wc: train_params("pretrain", nee=wc.pt == "nee", seed=seed_of(wc)),
+        p=lambda wc: train_params(
+            TRAIN, "pretrain", nee=wc.pt == "nee", seed=seed_of(wc)
+        ),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train pretrain --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
@@ -59,7 +85,7 @@ rule baseline:
         mem_mb=16000,
         runtime=120,
     params:
-        p=lambda wc: train_params("baseline", seed=seed_of(wc)),
+        p=lambda wc: train_params(TRAIN, "baseline", seed=seed_of(wc)),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train baseline --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
@@ -86,7 +112,7 @@ rule probe:
         mem_mb=16000,
         runtime=60,
     params:
-        p=lambda wc: train_params("probe", seed=seed_of(wc)),
+        p=lambda wc: train_params(TRAIN, "probe", seed=seed_of(wc)),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train probe --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
@@ -103,7 +129,9 @@ for _step, _job in ((1, "finetune"), (2, "step2")):
         name:
             f"finetune_step{_step}"
         input:
-            unpack(finetune_inputs(_step)),
+            unpack(
+                CHAINS.finetune_inputs(_step, {**FEATURE_FILES, "manifest": MANIFEST})
+            ),
         output:
             model=run_path("{variant}", f"step{_step}", "model.pt", seed=SEED),
             predictions=run_path(
@@ -123,7 +151,7 @@ for _step, _job in ((1, "finetune"), (2, "step2")):
             runtime=240,
         params:
             p=lambda wc, job=_job: train_params(
-                job, variant=wc.variant, seed=seed_of(wc)
+                TRAIN, job, variant=wc.variant, seed=seed_of(wc)
             ),
             flags=finetune_flags,
             code=TRAIN_CODE,
@@ -148,7 +176,7 @@ rule pseudo_labels:
     conda:
         "../../envs/train.yaml"
     params:
-        p=train_params("pseudo"),
+        p=train_params(TRAIN, "pseudo"),
         truth=lambda wc, input: (
             f"--truth {shell_quote(input.truth)}" if "truth" in input.keys() else ""
         ),
@@ -178,7 +206,7 @@ rule vote:
     conda:
         "../../envs/train.yaml"
     params:
-        p=train_params("vote"),
+        p=train_params(TRAIN, "vote"),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train vote --predictions {input:q} --out-predictions {output.predictions:q}"
@@ -202,7 +230,7 @@ rule submission:
         "(cp {input.submission:q} {output.submission:q} && cp {input.status:q} {output.status:q}) 2> {log:q}"
 
 
-_TABLE1 = table1_rows(TRAIN_SEEDS)
+_TABLE1 = CHAINS.rows(TABLE1, TRAIN_SEEDS)
 
 
 rule ablations:
