@@ -6,9 +6,10 @@ keys, types, choices and ranges, each by its one declaration (`mersemi.params.op
 both at load time means `epochs: "ten"` or a threshold of 1.5 stops the run in seconds with
 one line, not after the extraction it would otherwise wait for.
 
-The Snakefile calls, in order: `typed_overrides` (so `--config` values mean what they would in
-a config file), `check_schema` (a schema violation as one line), then Snakemake's `validate`
-(which fills in the schema's defaults), then `check_config` (from mersemi.workflow.load_run).
+The load calls, in order: `typed_overrides` and `check_schema` (`mersemi.workflow.prepare_config`:
+`--config` values mean what they would in a config file; a schema violation is one line), then
+Snakemake's `validate` (the Snakefile; it fills in the schema's defaults), then `check_config`
+(`mersemi.workflow.load_run`).
 """
 
 from __future__ import annotations
