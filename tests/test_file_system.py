@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_train_cli import SMALL, _feat, store  # noqa: F401 - `store` is a fixture
+from helpers.train_store import SMALL
+from helpers.train_store import feature_args as _feat
 
 from mersemi.cli import main
 from mersemi.runlock import check_writable
