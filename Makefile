@@ -37,7 +37,7 @@ lint: setup
 
 # OpenFace is built once from shared/fixtures/openface and cached outside the checkout.
 test: lint
-	$(BIN)/python tests/openface_build.py
+	$(BIN)/python -m mersemi.fixtures.openface
 	$(BIN)/pytest
 
 format: setup

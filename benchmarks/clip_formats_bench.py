@@ -4,8 +4,8 @@
 
 One random ViT-L/14 (QuickGELU, weights rounded to fp16 values) is written as an open_clip
 state dict, OpenAI-style TorchScript (fp16) and a Hugging Face CLIP directory
-(tests/clip_formats.py); each is loaded by the visual stage on CPU and encodes the same crops
-(astronaut faces at 112 and 224 px, a flat and a noise image). Reports the max |difference| to
+(mersemi.fixtures.clip_formats); each is loaded by the visual stage on CPU and encodes the same
+crops (astronaut faces at 112 and 224 px, a flat and a noise image). Reports the max |difference| to
 the open_clip features (absolute and relative to the feature norm), load time, `check_model`
 time, and encode time per frame. Exit status 1 if a format is outside the test's tolerance
 (1e-6 relative for TorchScript, 1e-4 for HF). Needs ~5 GB RAM and ~4.5 GB in the temp dir;
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 TOL = {"open_clip": 0.0, "openai": 1e-6, "hf": 1e-4}
 
 
@@ -36,11 +35,11 @@ def main() -> int:
     a = ap.parse_args()
 
     import torch
-    from clip_formats import SMALL_NAME, crops, make_model, write_all
 
     from mersemi.extract.visual import Params as VisualParams
     from mersemi.extract.visual import check_model
     from mersemi.extract.visual.encoder import ClipEncoder
+    from mersemi.fixtures.clip_formats import SMALL_NAME, crops, make_model, write_all
 
     name = SMALL_NAME if a.small else "ViT-L-14"
     rows, ok_all = [], True

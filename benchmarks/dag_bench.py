@@ -13,8 +13,8 @@ every file whose stat is new. It times `update_inventory` on a sample of `--clip
 files (warm, just written; and cold, after dropping the page cache where the machine allows)
 and scales the time per clip to the whole tree; a second load (stat cache) reads nothing.
 
-    python benchmarks/dag_bench.py [--shards 240] [--labeled 5030] [--unlabeled 115595]
-                                   [--sample 2000] [--clip-kb 363] [--inventory-only]
+    PYTHONPATH=src python benchmarks/dag_bench.py [--shards 240] [--labeled 5030]
+        [--unlabeled 115595] [--sample 2000] [--clip-kb 363] [--inventory-only]
 """
 
 import argparse
@@ -120,7 +120,6 @@ def drop_page_cache() -> bool:
 def first_inventory(tmp: Path, sample: int, clip_kb: int, total: int, shards: int) -> dict:
     """Seconds a first inventory takes per clip of `clip_kb` (hashing every byte), scaled to
     `total` clips, and a second load's, whose stat cache spares every read."""
-    sys.path.insert(0, str(REPO / "src"))
     from mersemi.inventory import update_inventory
 
     folder = tmp / "sized" / "unlabeled"

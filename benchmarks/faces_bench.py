@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/faces_bench.py [--clips 4] [--frames 50] [--sizes 320x240,640x480]
         [--openface-bin PATH] [--out benchmarks/results/faces_bench.json]
 
-Clips are made here: the astronaut's face moving over a background (as tests/extract_media.py),
+Clips are made here: the astronaut's face moving over a background (as mersemi.fixtures.media),
 every frame kept (max_frames 0), crops of 224 px. Each backend runs the whole shard with one
 clip at a time (workers=0) and with 2 clips in flight (workers=2; OpenFace runs one process per
 clip). OpenFace's time includes its start and model load per clip (`startup_s`: a 1-frame clip).
-Without --openface-bin the fixture's build is used (tests/openface_build.py; built if needed).
+Without --openface-bin the fixture's build is used (mersemi.fixtures.openface; built if needed).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def make_clips(folder: Path, n: int, n_frames: int, w: int, h: int) -> Path:
     import cv2
     import skimage.data
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from extract_media import encode, write_shard
+    from mersemi.fixtures.media import encode, write_shard
 
     folder.mkdir(parents=True, exist_ok=True)
     side = int(0.6 * h)  # the face photograph takes 60 % of the frame height
@@ -75,8 +74,7 @@ def main() -> int:
 
     exe = a.openface_bin
     if exe is None:
-        sys.path.insert(0, str(REPO / "tests"))
-        from openface_build import build, fixture_dir
+        from mersemi.fixtures.openface import build, fixture_dir
 
         exe = str(build(fixture_dir()))
     rows = []

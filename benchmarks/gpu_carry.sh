@@ -18,7 +18,7 @@ for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 \
 done
 "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp "${plat[@]}" -d "$out/wheels" "${pkgs[@]}"
-# Fixtures: the tests' lookup (tests/shared_fixtures.py): ../shared or ../../shared.
+# Fixtures: the lookup of mersemi.fixtures.shared: ../shared or ../../shared.
 for name in baichuan2-remote-code wenet-u2pp-small; do
     src=""
     for root in ../shared ../../shared; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check on a bare machine, from the repo root: installs the wheels that
 # benchmarks/gpu_carry.sh put in benchmarks/gpu_carry/wheels (if any) into /tmp, then runs
-# benchmarks/gpu_check.py with PYTHONPATH=src. Arguments go to gpu_check.py (docs/gpus.md).
+# `python -m benchmarks.gpu_check` (the package benchmarks/gpu_check/) with PYTHONPATH=src.
+# Arguments go to it (docs/gpus.md).
 set -eu
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -11,4 +12,4 @@ if compgen -G "benchmarks/gpu_carry/wheels/*.whl" >/dev/null &&
         --target /tmp/mersemi-gpu-site benchmarks/gpu_carry/wheels/*.whl
     export PYTHONPATH="/tmp/mersemi-gpu-site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-PYTHONUNBUFFERED=1 PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" exec "$py" benchmarks/gpu_check.py "$@"
+PYTHONUNBUFFERED=1 PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" exec "$py" -m benchmarks.gpu_check "$@"

@@ -1,6 +1,9 @@
 import pytest
 import torch
 
+# fixtures shared by several test modules (tests/ is on sys.path: `helpers` is a package)
+pytest_plugins = ["helpers.train_store"]
+
 torch.set_num_threads(1)
 
 

@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from tiny_model_cache import tiny_model
+from helpers.tiny_models import tiny_model
 
 from mersemi.cli import main
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from manifest_build import build_manifest
+from helpers.manifest import build_manifest
 
 from mersemi.classes import CLASSES
 from mersemi.cli import main

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_model_cache import SR, tiny_model, tone, write_audio_index, write_shard
+from helpers.tiny_models import SR, tiny_model, tone, write_audio_index, write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.asr import Params

@@ -13,8 +13,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from shared_fixtures import shared_fixture
-from tiny_model_cache import tiny_model, write_audio_index, write_shard
+from helpers.tiny_models import tiny_model, write_audio_index, write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.asr import Params, check_model
@@ -25,6 +24,7 @@ from mersemi.extract.asr.units import units_to_text
 from mersemi.extract.asr.wenet_decode import best_of, ctc_prefix_beam_nbest
 from mersemi.extract.cli import run_stage
 from mersemi.extract.wav import read_wav
+from mersemi.fixtures.shared import shared_fixture
 
 FIXTURE = shared_fixture("wenet-u2pp-small", "final.zip", "MERSEMI_WENET_FIXTURE")
 pytestmark = pytest.mark.skipif(

@@ -2,7 +2,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from extract_media import DURATION, TONE_HZ, make_media, write_shard
 
 from mersemi.cli import main
 from mersemi.errors import InputError
@@ -11,6 +10,7 @@ from mersemi.extract.audio import wavs as audio
 from mersemi.extract.audio.wavs import read_wav
 from mersemi.extract.cli import run_stage
 from mersemi.extract.wav import read_audio_index
+from mersemi.fixtures.media import DURATION, TONE_HZ, make_media, write_shard
 
 
 @pytest.fixture(scope="module")

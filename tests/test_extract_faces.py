@@ -6,7 +6,6 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from extract_media import encode, face_frames, make_media, write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.cli import run_stage
@@ -16,6 +15,7 @@ from mersemi.extract.faces import Params as FacesParams
 from mersemi.extract.faces.frames import decode_frames, probe, sample_indices, select_expr
 from mersemi.extract.faces.geometry import crop_matrix, eye_angle
 from mersemi.ffmpeg_bin import ffmpeg_exe
+from mersemi.fixtures.media import encode, face_frames, make_media, write_shard
 from mersemi.params import check_params
 
 SIZE = 64

@@ -1,7 +1,8 @@
 """The openface backend with a real OpenFace 2.2 `FeatureExtraction`, built from the fixture.
 
-The binary is built once by tests/openface_build.py (`make test` runs it first; here it builds
-on first use) into a cache outside the checkout. Without the fixture these tests are skipped.
+The binary is built once by `python -m mersemi.fixtures.openface` (`make test` runs it first;
+here it builds on first use) into a cache outside the checkout. Without the fixture these tests
+are skipped.
 The fixture's build has the CLNF landmark model, not CE-CLM (see its README), hence
 openface_model=model/main_clnf_general.txt.
 """
@@ -16,8 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from extract_media import make_media, write_shard
-from openface_build import built_or_skip
+from helpers.openface import built_or_skip
 
 from mersemi.errors import InputError
 from mersemi.extract.cli import run_stage
@@ -26,6 +26,7 @@ from mersemi.extract.faces import Params as FacesParams
 from mersemi.extract.faces import check_model
 from mersemi.extract.faces.frames import sample_indices
 from mersemi.extract.faces.haar import HaarAligner
+from mersemi.fixtures.media import make_media, write_shard
 from mersemi.store import read_features
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,10 +6,10 @@ hidden states") are looked at again rather than silently describing other tensor
 import numpy as np
 import pytest
 import torch
-from shared_fixtures import shared_fixture
-from tiny_model_cache import tiny_model
+from helpers.tiny_models import tiny_model
 
 from mersemi.extract.hidden import LayerStates
+from mersemi.fixtures.shared import shared_fixture
 
 FIX = shared_fixture("mertools-features", "reference.json", "MERSEMI_MERTOOLS_FIXTURE")
 

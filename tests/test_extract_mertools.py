@@ -9,8 +9,8 @@ MERTools' bit for bit would (docs/extraction.md).
 
 Under `mertools` each clip equals MERTools' to 1e-5 relative (`||a-b|| / ||b||`; the largest
 element difference is reported too). Under `mersemi` the tests state the documented
-differences (docs/extraction.md). Faces -> visual runs the OpenFace that tests/openface_build.py
-builds from shared/fixtures/openface (CLNF, as the fixture's run used).
+differences (docs/extraction.md). Faces -> visual runs the OpenFace that
+`mersemi.fixtures.openface` builds from shared/fixtures/openface (CLNF, as the fixture's run used).
 """
 
 import json
@@ -20,9 +20,9 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from shared_fixtures import shared_fixture
 
 from mersemi.extract.cli import run_stage
+from mersemi.fixtures.shared import shared_fixture
 from mersemi.store import read_features
 
 FIX = shared_fixture("mertools-features", "reference.json", "MERSEMI_MERTOOLS_FIXTURE")
@@ -224,7 +224,7 @@ def test_visual_on_mertools_crops(tmp_path):
 
 @pytest.fixture(scope="module")
 def openface_exe():
-    from openface_build import built_or_skip
+    from helpers.openface import built_or_skip
 
     return built_or_skip()
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_model_cache import tiny_model, write_shard
+from helpers.tiny_models import tiny_model, write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.cli import run_stage

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from baichuan_dir import LINES, build_tiny_baichuan, fixture_dir
-from tiny_model_cache import write_shard
+from helpers.tiny_models import write_shard
 
 from mersemi.errors import InputError
 from mersemi.extract.cli import run_stage
 from mersemi.extract.text import Params, check_model
 from mersemi.extract.text.llm import TextEmbedder
+from mersemi.fixtures.baichuan import LINES, build_tiny_baichuan, fixture_dir
 from mersemi.store import read_features
 
 TEXTS = ["今天天气很好，我们去公园散步吧！", "你好，世界。Hello, world!", "别担心。", "哈哈"]

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-from extract_media import make_media, write_shard
 
 from mersemi.cli import main
 from mersemi.demo.tiny.clip import TINY_CLIP_CONFIG, write_tiny_clip
@@ -12,6 +11,7 @@ from mersemi.extract.common import reasons_path
 from mersemi.extract.faces import Params as FacesParams
 from mersemi.extract.visual import Params as VisualParams
 from mersemi.extract.visual.encoder import ClipEncoder
+from mersemi.fixtures.media import make_media, write_shard
 from mersemi.store import read_features
 
 

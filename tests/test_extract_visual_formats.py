@@ -14,14 +14,27 @@ import sys
 
 import numpy as np
 import pytest
-from clip_formats import SMALL_NAME, crops, features, make_model, write_all
 
 from mersemi.errors import InputError
 from mersemi.extract.visual import Params as VisualParams
 from mersemi.extract.visual.encoder import ClipEncoder
 from mersemi.extract.visual.formats import checkpoint_format
+from mersemi.fixtures.clip_formats import SMALL_NAME, crops, make_model, write_all
 
 FORMATS = ("open_clip", "openai", "hf")
+
+
+def features(files, name, sizes=(112, 224)):
+    """Per format: the encoded crops at each size, the 112 px pixels and the feature dim."""
+    out = {}
+    for fmt, path in files.items():
+        p = VisualParams(model_name=name, checkpoint=str(path), device="cpu", workers=0)
+        enc = ClipEncoder(p)
+        assert enc.format == fmt
+        out[fmt] = {s: enc.encode(enc.prepare(crops(s))) for s in sizes}
+        out[fmt]["pixels"] = np.stack([t.numpy() for t in enc.prepare(crops(112))])
+        out[fmt]["dim"] = enc.dim
+    return out
 
 
 def assert_same(feats, dim):

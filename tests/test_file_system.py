@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from test_train_cli import SMALL, _feat, store  # noqa: F401 - `store` is a fixture
+from helpers.train_store import SMALL
+from helpers.train_store import feature_args as _feat
 
 from mersemi import workflow as facade  # not `workflow`: snakemake.utils.validate reads that global
 from mersemi.cli import main
@@ -46,7 +47,7 @@ def fill(folder: Path) -> None:
         assert e.errno == errno.ENOSPC
 
 
-def test_disk_full_while_a_checkpoint_is_saved_is_one_line(store, tmp_path, capsys):  # noqa: F811
+def test_disk_full_while_a_checkpoint_is_saved_is_one_line(store, tmp_path, capsys):
     """torch.save's own writer reported ENOSPC as a RuntimeError without errno: a traceback."""
     with tmpfs(tmp_path / "full", "size=64k") as full:
         fill(full)

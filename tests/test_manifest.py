@@ -1,6 +1,6 @@
 import pandas as pd
 import pytest
-from manifest_build import build_manifest
+from helpers.manifest import build_manifest
 
 from mersemi.atomic import write_csv_atomic
 from mersemi.cli import main

@@ -5,7 +5,7 @@ import re
 
 import h5py
 import pandas as pd
-from tiny_model_cache import tiny_model, write_shard
+from helpers.tiny_models import tiny_model, write_shard
 
 from mersemi import __version__
 from mersemi.extract.cli import run_stage

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_model_cache import tiny_model
+from helpers.tiny_models import tiny_model
 
 from mersemi.cli import main
 
