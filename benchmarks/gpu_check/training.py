@@ -40,8 +40,8 @@ def run(P: Part, dev) -> None:
 def train_full(P: Part, dev, ds, epochs: int) -> None:
     from mersemi.classes import CLASS_INDEX
     from mersemi.train.engine import Features, train_fold
-    from mersemi.train.models import make_model
     from mersemi.train.folds import make_folds
+    from mersemi.train.models import make_model
     from mersemi.train.params import FinetuneParams, PretrainParams, parse_params
     from mersemi.train.pipeline import run_pretrain
     from mersemi.train.runtime import seed_all
@@ -91,8 +91,8 @@ def cpu_vs_device(P: Part, dev, ds) -> None:
 
     from mersemi.train.data import Dataset
     from mersemi.train.engine import Features, predict, train_fold
-    from mersemi.train.models import make_model
     from mersemi.train.folds import make_folds
+    from mersemi.train.models import make_model
     from mersemi.train.params import FinetuneParams, PretrainParams, parse_params
     from mersemi.train.pipeline import run_pretrain
     from mersemi.train.runtime import seed_all
