@@ -34,6 +34,8 @@ lint: setup
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_smk_imports.py  # what .smk files may import
+	$(BIN)/python -m mersemi.optiondocs  # the docs' option tables equal the declarations
 
 # OpenFace is built once from shared/fixtures/openface and cached outside the checkout.
 test: lint
