@@ -18,6 +18,7 @@ COMMANDS = {
     "manifest": "mersemi.commands",
     "synth": "mersemi.demo.synth_cli",
     "store": "mersemi.commands",
+    "features": "mersemi.commands",
     "demo": "mersemi.demo.videos",
     "models": "mersemi.demo.tiny.cli",
     "extract": "mersemi.extract.cli",
