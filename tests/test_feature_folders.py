@@ -157,6 +157,9 @@ def test_export_is_atomic_and_refuses_an_existing_folder(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         np.lib.format.write_array(f, a)
 
+    stale = tmp_path / "mt" / ".m-UTT.999999.tmp"  # a killed export's
+    stale.mkdir(parents=True)
+    (stale / "a.npy").write_bytes(b"")
     monkeypatch.setattr(np, "save", failing_save)
     with pytest.raises(OSError):
         export_feature_folder(tmp_path / "v.h5", tmp_path / "mt", feature="m")
@@ -186,6 +189,12 @@ def test_a_missing_clip_is_named(tmp_path):
     folder = make_folder(tmp_path, rows())
     message = one_line_error(read_folder, folder, ["c0", "c1", "c2", "c9"])
     assert "1 clip(s) named have no file: 'c9.npy'" in message
+    ff = read_folder(folder, ["c0", "c9"], missing="invalid", extra="drop")
+    assert ff.valid.tolist() == [True, False] and ff.missing == ["c9"]
+    assert not ff.features[1].any()
+    message = one_line_error(read_folder, folder, ["x", "y"], missing="invalid", extra="drop")
+    assert "2 clip(s) named have no file: 'x.npy', 'y.npy'" in message
+    assert "none of the named clips" in message
 
 
 def test_an_extra_clip_is_named_or_dropped_when_asked(tmp_path, caplog):

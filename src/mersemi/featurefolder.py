@@ -58,8 +58,13 @@ class FolderFeatures:
 def feature_name(folder: str | os.PathLike) -> str:
     """`clip-vit-large-patch14-UTT` -> `clip-vit-large-patch14` (a folder without the
     suffix keeps its whole name)."""
-    name = Path(folder).resolve().name
+    name = _base(folder)
     return name[: -len(UTT)] if name.endswith(UTT) else name
+
+
+def _base(folder: str | os.PathLike) -> str:
+    """The folder's own name as given (`.` and `x/..` resolved, a symlink's name kept)."""
+    return os.path.basename(os.path.normpath(os.path.abspath(folder)))
 
 
 def read_names(path: str | os.PathLike, name_col: str = "name") -> list[str]:
@@ -80,7 +85,7 @@ def list_folder(folder: str | os.PathLike) -> dict[str, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{WHAT} {folder}: not a directory")
-    if folder.resolve().name.endswith(FRA):
+    if _base(folder).endswith(FRA):
         raise InputError(
             f"{WHAT} {folder}: a frame-level folder (-FRA, one (frames, D) array per clip); the "
             "feature store holds one vector per clip, so import the matching -UTT folder"
@@ -156,7 +161,9 @@ def read_folder(
     wanted = set(names)
     surplus = [n for n in files if n not in wanted]
     if absent and (missing == "error" or len(absent) == len(names)):
-        hint = "" if missing != "error" else " (--missing invalid imports them as invalid rows)"
+        hint = " (--missing invalid imports them as invalid rows)" if missing == "error" else ""
+        if len(absent) == len(names):
+            hint = " (none of the named clips has a file: the wrong folder or names?)"
         raise InputError(
             f"{WHAT} {folder}: {len(absent)} clip(s) named have no file: "
             f"{_listed([n + SUFFIX for n in absent], len(absent))}{hint}"
@@ -248,7 +255,7 @@ def write_folder(
     final.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{final.name}"
     for stale in final.parent.glob(f"{glob.escape(prefix)}.*.tmp"):  # of a killed export
-        shutil.rmtree(stale, ignore_errors=True)
+        _remove(stale)
     tmp = final.with_name(f"{prefix}.{os.getpid()}.tmp")
     old = final.with_name(f"{prefix}.{os.getpid()}.old.tmp")
     try:
@@ -279,4 +286,11 @@ def _swap_in(tmp: Path, final: Path, old: Path) -> None:
     except OSError:
         os.replace(old, final)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
