@@ -122,6 +122,25 @@ def check_layers(layers: list[int] | None, n_layers: int) -> list[int] | None:
     return [i % (n_layers + 1) for i in layers]
 
 
+def load_model(d):
+    """`AutoModel.from_pretrained(d)` in float32 on CPU (transformers' own key conversion, so
+    4.28-era names load); a weight missing or of another shape is a ValueError."""
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        model, info = AutoModel.from_pretrained(d, dtype=torch.float32, output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+    missing = [k for k in info["missing_keys"] if "position_ids" not in k]
+    if missing or info.get("mismatched_keys"):
+        bad = missing or [str(k) for k in info["mismatched_keys"]]
+        raise ValueError(f"{len(bad)} weights missing or of another shape: {bad[:3]}")
+    return model
+
+
 class HFVisionEncoder:
     """A DINOv2 / data2vec-vision / VideoMAE directory with its image processor, on `device`.
 
@@ -131,19 +150,8 @@ class HFVisionEncoder:
 
     def __init__(self, d, family: str, p, device):
         self.family, self.recipe = family, RECIPES[family]
-        level = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        try:
-            self.processor = AutoImageProcessor.from_pretrained(d, backend=p.processor_backend)
-            self.model, info = AutoModel.from_pretrained(
-                d, dtype=torch.float32, output_loading_info=True
-            )
-        finally:
-            hf_logging.set_verbosity(level)
-        missing = [k for k in info["missing_keys"] if "position_ids" not in k]
-        if missing or info.get("mismatched_keys"):
-            bad = missing or [str(k) for k in info["mismatched_keys"]]
-            raise ValueError(f"{len(bad)} weights missing or of another shape: {bad[:3]}")
+        self.processor = AutoImageProcessor.from_pretrained(d, backend=p.processor_backend)
+        self.model = load_model(d)
         if family == "dinov2" and p.dinov2_interpolation == "4.32":
             use_interpolation_432(self.model)
         self.model.to(device).eval()
