@@ -181,10 +181,13 @@ def test_bad_family_options_are_clear_errors(tmp_path):
     from mersemi.extract.visual.encoder import make_encoder
     from mersemi.params import parse_params
 
-    with pytest.raises(InputError, match="layers .*CLIP"):
-        parse_params(Params, {"family": "clip", "layers": [-1]})
-    with pytest.raises(InputError, match="layers"):
-        parse_params(Params, {"layers": []})
+    clip = str(model_dir("clip-vit-base-patch32"))
+    with pytest.raises(InputError, match="layers applies to .*CLIP"):
+        make_encoder(Params(checkpoint=clip, layers=[-1]))
+    with pytest.raises(InputError, match="layers: 'x' must be a finite number"):
+        parse_params(Params, {"layers": ["x"]})
+    with pytest.raises(InputError, match="layers must be a non-empty list of integers"):
+        make_encoder(Params(checkpoint=str(model_dir("dinov2-large")), layers=[]))
     with pytest.raises(InputError, match="family 'dinov2' but .* 'videomae'"):
         make_encoder(Params(checkpoint=str(model_dir("videomae-base")), family="dinov2"))
     with pytest.raises(InputError, match="model_type 'wavlm'"):

@@ -25,8 +25,7 @@ embedding (projected post-LayerNorm CLS token, no L2 normalisation) are MERTools
 from dataclasses import dataclass
 from typing import Literal
 
-from ...errors import InputError
-from ...params import AT_LEAST_1, option
+from ...params import AT_LEAST_1, Range, option
 from ..common import Recipe, StageParams, recipe_option
 
 STAGE = "visual"
@@ -47,6 +46,7 @@ class Params(StageParams):
     )
     layers: list[int] | None = option(
         None,
+        items=Range(),
         help=(
             "DINOv2 / data2vec-vision / VideoMAE: states to sum (0 = embeddings, k = output of "
             "layer k, -1 = the last layer's, before any final norm); null: MERTools' (-1; "
@@ -104,15 +104,6 @@ class Params(StageParams):
     span_clips: bool = option(
         True, help="`false`: one clip's frames per batch (the MERTools way; same numbers)"
     )
-
-
-    def check(self) -> None:
-        ints = all(isinstance(i, int) and not isinstance(i, bool) for i in self.layers or [])
-        if self.layers is not None and (not self.layers or not ints or self.family == "clip"):
-            raise InputError(
-                "layers must be null or a non-empty list of indices, and applies to the "
-                "dinov2, data2vec-vision and videomae families (CLIP's is its image embedding)"
-            )
 
 
 def add_arguments(parser) -> None:

@@ -101,4 +101,9 @@ def make_encoder(p: Params) -> ClipEncoder:
             return FamilyEncoder(p, path, family)
     elif p.family not in ("auto", "clip"):
         require_path(p.checkpoint, "checkpoint", "visual", f"{p.family} model directory")
+    if p.layers is not None:
+        raise InputError(
+            "visual: layers applies to the dinov2, data2vec-vision and videomae families; a "
+            "CLIP feature is its image embedding (leave layers null)"
+        )
     return ClipEncoder(p)

@@ -113,6 +113,8 @@ def check_layers(layers: list[int] | None, n_layers: int) -> list[int] | None:
     """`layers` as indices into the n_layers + 1 states (0 = embeddings, k = layer k's output)."""
     if layers is None:
         return None
+    if not layers or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
+        raise ValueError(f"layers must be a non-empty list of integers or null, got {layers!r}")
     bad = [i for i in layers if not -(n_layers + 1) <= i <= n_layers]
     if bad:
         raise ValueError(
