@@ -71,7 +71,9 @@ def stage(tmp_path_factory):
         h5["valid"] = np.ones(len(VIDEOS), bool)
         h5.create_dataset("reason", data=[""] * len(VIDEOS), dtype=str_t)
         h5.attrs.update(backend="fixture", size=112, params="{}", n_clips=len(VIDEOS))
-    pd.DataFrame({"name": VIDEOS, "path": [f"/none/{v}" for v in VIDEOS]}).to_csv(shard, index=False)
+    pd.DataFrame({"name": VIDEOS, "path": [f"/none/{v}" for v in VIDEOS]}).to_csv(
+        shard, index=False
+    )
     cache = {}
 
     def run(name: str, **extra):
@@ -184,8 +186,10 @@ def test_bad_family_options_are_clear_errors(tmp_path):
     clip = str(model_dir("clip-vit-base-patch32"))
     with pytest.raises(InputError, match="layers applies to .*CLIP"):
         make_encoder(Params(checkpoint=clip, layers=[-1]))
-    with pytest.raises(InputError, match="layers: 'x' must be a finite number"):
-        parse_params(Params, {"layers": ["x"]})
+    with pytest.raises(InputError, match="layers=1 has type int"):
+        parse_params(Params, {"layers": 1})
+    with pytest.raises(InputError, match="layers must be a non-empty list of integers"):
+        make_encoder(Params(checkpoint=str(model_dir("dinov2-large")), layers=[1.5]))
     with pytest.raises(InputError, match="layers must be a non-empty list of integers"):
         make_encoder(Params(checkpoint=str(model_dir("dinov2-large")), layers=[]))
     with pytest.raises(InputError, match="family 'dinov2' but .* 'videomae'"):

@@ -25,7 +25,7 @@ embedding (projected post-LayerNorm CLS token, no L2 normalisation) are MERTools
 from dataclasses import dataclass
 from typing import Literal
 
-from ...params import AT_LEAST_1, Range, option
+from ...params import AT_LEAST_1, option
 from ..common import Recipe, StageParams, recipe_option
 
 STAGE = "visual"
@@ -46,7 +46,6 @@ class Params(StageParams):
     )
     layers: list[int] | None = option(
         None,
-        items=Range(),
         help=(
             "DINOv2 / data2vec-vision / VideoMAE: states to sum (0 = embeddings, k = output of "
             "layer k, -1 = the last layer's, before any final norm); null: MERTools' (-1; "
@@ -80,8 +79,8 @@ class Params(StageParams):
         help=(
             "local weights, format detected: an open_clip state dict "
             "(`open_clip_pytorch_model.bin`, `.pt`, `.safetensors`), OpenAI's TorchScript "
-            "`ViT-L-14.pt`, or a Hugging Face CLIP directory (`openai/clip-vit-large-patch14`); "
-            "required unless `pretrained`"
+            "`ViT-L-14.pt`, or a Hugging Face directory: CLIP (`openai/clip-vit-large-patch14`, "
+            "other sizes too), DINOv2, data2vec-vision or VideoMAE; required unless `pretrained`"
         ),
     )
     model_config: str | None = option(
@@ -99,7 +98,12 @@ class Params(StageParams):
         False, help="L2-normalise each frame embedding before the mean (MERTools does not)"
     )
     batch_size: int = option(
-        64, range=AT_LEAST_1, help="frames per `encode_image` call; batches span clips"
+        64,
+        range=AT_LEAST_1,
+        help=(
+            "frames per model call (VideoMAE: batch_size // 16 videos, at least 1); batches "
+            "span clips"
+        ),
     )
     span_clips: bool = option(
         True, help="`false`: one clip's frames per batch (the MERTools way; same numbers)"
