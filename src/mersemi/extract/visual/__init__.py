@@ -1,4 +1,12 @@
-"""Stage `visual`: face crops → CLIP image features, mean over a clip's frames.
+"""Stage `visual`: face crops → image (or video) encoder features, one vector per clip.
+
+Families (`family`, `auto`: CLIP for an open_clip or OpenAI file, else the `model_type` of a
+Hugging Face directory's config.json), each by MERTools' recipe for it (docs/extraction.md,
+"Visual encoder families"): `clip` (every format below; other sizes via an HF CLIP directory),
+`dinov2` and `data2vec-vision` (frame-wise, the last layer summed over its tokens; DINOv2 on
+64 frames sampled as MERTools' `resample_frames_uniform`) and `videomae` (16 sampled frames,
+the tokens of each tubelet averaged). The non-CLIP families use transformers' own
+`AutoImageProcessor` of the model directory (`families.py`).
 
 open_clip `ViT-L-14` (768) from a local checkpoint (`checkpoint`, a state dict such as
 `open_clip_pytorch_model.bin` of timm/vit_large_patch14_clip_224.openai, or the file open_clip
@@ -15,17 +23,49 @@ embedding (projected post-LayerNorm CLS token, no L2 normalisation) are MERTools
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ...params import AT_LEAST_1, option
 from ..common import Recipe, StageParams, recipe_option
 
 STAGE = "visual"
-HELP = "face crops -> open_clip image features (ViT-L-14: 768), mean over frames"
+HELP = "face crops -> image features (CLIP ViT-L-14: 768; DINOv2, data2vec-vision, VideoMAE)"
+
+Family = Literal["auto", "clip", "dinov2", "data2vec-vision", "videomae"]
 
 
 @dataclass
 class Params(StageParams):
     recipe: Recipe = recipe_option()
+    family: Family = option(
+        "auto",
+        help=(
+            "encoder family, each with MERTools' recipe for it; `auto`: CLIP for an open_clip "
+            "or OpenAI file, else the `model_type` of the HF directory's config.json"
+        ),
+    )
+    layers: list[int] | None = option(
+        None,
+        help=(
+            "DINOv2 / data2vec-vision / VideoMAE: states to sum (0 = embeddings, k = output of "
+            "layer k, -1 = the last layer's, before any final norm); null: MERTools' (-1; "
+            "VideoMAE: `last_hidden_state`, after its final LayerNorm). Not for CLIP"
+        ),
+    )
+    dinov2_interpolation: Literal["4.32", "installed"] = option(
+        "4.32",
+        help=(
+            "DINOv2's position-embedding interpolation: `4.32`, transformers 4.32's (bicubic, "
+            "scale_factor (n+0.1)/37; MERTools' run) or the installed transformers' own"
+        ),
+    )
+    processor_backend: Literal["pil", "torchvision"] = option(
+        "pil",
+        help=(
+            "backend of the model directory's AutoImageProcessor (not CLIP): `pil`, as "
+            "MERTools' transformers, or `torchvision` (faster; other resampling)"
+        ),
+    )
     model_name: str = option(
         "ViT-L-14",
         help=(
@@ -39,8 +79,8 @@ class Params(StageParams):
         help=(
             "local weights, format detected: an open_clip state dict "
             "(`open_clip_pytorch_model.bin`, `.pt`, `.safetensors`), OpenAI's TorchScript "
-            "`ViT-L-14.pt`, or a Hugging Face CLIP directory (`openai/clip-vit-large-patch14`); "
-            "required unless `pretrained`"
+            "`ViT-L-14.pt`, or a Hugging Face directory: CLIP (`openai/clip-vit-large-patch14`, "
+            "other sizes too), DINOv2, data2vec-vision or VideoMAE; required unless `pretrained`"
         ),
     )
     model_config: str | None = option(
@@ -58,7 +98,12 @@ class Params(StageParams):
         False, help="L2-normalise each frame embedding before the mean (MERTools does not)"
     )
     batch_size: int = option(
-        64, range=AT_LEAST_1, help="frames per `encode_image` call; batches span clips"
+        64,
+        range=AT_LEAST_1,
+        help=(
+            "frames per model call (VideoMAE: batch_size // 16 videos, at least 1); batches "
+            "span clips"
+        ),
     )
     span_clips: bool = option(
         True, help="`false`: one clip's frames per batch (the MERTools way; same numbers)"
@@ -73,7 +118,8 @@ def add_arguments(parser) -> None:
 
 def run(args, params: Params):
     """Features of the shard's crops (`args.faces`) -> `args.out`; returns the Outcome.
-    `args.encoder` (optional) reuses a loaded `encoder.ClipEncoder` (benchmarks, tests)."""
+    `args.encoder` (optional) reuses a loaded encoder (`encoder.make_encoder`; benchmarks,
+    tests)."""
     from .features import run as work  # torch and open_clip only when the stage runs
 
     return work(args, params)

@@ -1,4 +1,5 @@
-"""The visual stage's work: every clip's face crops through CLIP, mean over its frames."""
+"""The visual stage's work: every clip's face crops through the encoder (CLIP, DINOv2,
+data2vec-vision, VideoMAE), mean over its units (frames; VideoMAE: its one video)."""
 
 import h5py
 
@@ -16,7 +17,7 @@ from ..common import (
 )
 from ..crops import open_crops
 from . import STAGE, Params
-from .encoder import ClipEncoder
+from .encoder import make_encoder
 
 
 def run(args, p: Params) -> Outcome:
@@ -26,7 +27,7 @@ def run(args, p: Params) -> Outcome:
     per shard.
     """
     shard, faces, out = args.shard, args.faces, args.out
-    enc = getattr(args, "encoder", None) or ClipEncoder(p)
+    enc = getattr(args, "encoder", None) or make_encoder(p)
     crops_file = open_crops(faces)
     shard_names = [c.name for c in read_shard(shard)]
     if shard_names != crops_file.names:
@@ -40,7 +41,7 @@ def run(args, p: Params) -> Outcome:
             outcome.fail(i, r or "no_face", "from faces stage")
     todo = [i for i in range(len(outcome.names)) if outcome.valid[i]]
     pool = MeanPool(len(outcome.names), enc.dim)
-    batcher = SpanningBatcher(p.batch_size)
+    batcher = SpanningBatcher(max(1, p.batch_size // enc.frames_per_unit))
     off = crops_file.offsets
 
     with h5py.File(crops_file.path, "r") as h5:
@@ -64,12 +65,14 @@ def run(args, p: Params) -> Outcome:
     meta = FeatureMeta(
         modality="visual",
         model=enc.model_id,
-        layers="image embedding (encode_image)",
-        pooling="mean over face frames",
+        layers=enc.layers_desc,
+        pooling=enc.pooling_desc,
         dim=enc.dim,
         params={
             **meta_params(p),
             "checkpoint_format": enc.format,
+            "family": enc.family,  # the one resolved from `auto`
+            **({"departures": enc.departures} if enc.departures else {}),
             "faces": crops_file.params,
             "autocast": str(enc.amp).replace("torch.", "") if enc.amp else "fp32",
         },
