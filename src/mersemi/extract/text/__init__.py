@@ -24,9 +24,11 @@ transcript gives `valid=false` (reason `empty_transcript`) and a zero row (MERTo
 from dataclasses import dataclass
 from typing import Literal
 
+from ...errors import InputError
 from ...params import AT_LEAST_1, option
 from ..common import Recipe, StageParams, recipe_option
-from .llm_load import MEMORY
+from .family import layers_error
+from .llm_load import MEMORY, TOKENIZERS
 
 STAGE = "text"
 HELP = "transcripts (CSV name,text,source) -> LLM features, last 4 layers pooled over tokens"
@@ -40,8 +42,17 @@ class Params(StageParams):
         None, help="transformers model directory (config, weights, tokenizer)"
     )
     trust_remote_code: bool = option(False, help="Baichuan2 ships its model code: set true for it")
-    layers: int = option(
-        4, range=AT_LEAST_1, help="mertools: sum, mersemi: mean of the last N hidden states"
+    family: Literal["auto", "encoder", "causal"] = option(
+        "auto", help="auto: from config.json; encoder (BERT family) or causal (LLaMA, Baichuan2)"
+    )
+    tokenizer: Literal[tuple(TOKENIZERS)] = option(
+        "auto", help="auto: the directory's code, LLaMA's slow SentencePiece, else AutoTokenizer"
+    )
+    layers: int | list[int] = option(
+        4,
+        range=AT_LEAST_1,
+        help="N: the last N hidden states, or a list of hidden-state indices (0: embeddings, "
+        "-1: the last); mertools sums them, mersemi averages them",
     )
     batch_size: int = option(32, range=AT_LEAST_1, help="sentences per forward pass")
     max_tokens: int = option(
@@ -52,6 +63,10 @@ class Params(StageParams):
     memory: Literal[tuple(sorted(MEMORY))] = option(
         "single", help="memory plan (docs/extraction_models.md)"
     )
+
+    def check(self):
+        if (why := layers_error(self.layers)) is not None:
+            raise InputError(why)
 
 
 def add_arguments(parser) -> None:

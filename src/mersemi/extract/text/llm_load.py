@@ -112,16 +112,51 @@ def _auto_ref(entry) -> str | None:
     return entry
 
 
-def load_tokenizer(path: Path, trust: bool):
+TOKENIZERS = {
+    "auto": "the directory's own code (auto_map), else LLaMA's slow SentencePiece tokenizer for "
+    "a LLaMA tokenizer.model, else AutoTokenizer",
+    "sentencepiece": "transformers 4.28's slow LlamaTokenizer ([BOS] + SentencePiece ids)",
+    "transformers": "AutoTokenizer as the installed transformers builds it",
+}
+
+
+def tokenizer_kind(path: Path, choice: str = "auto", model_type: str | None = None) -> str:
+    """`remote`, `sentencepiece` or `transformers`: which tokenizer `choice` loads from `path`."""
+    from .sp_llama import is_llama_sentencepiece
+
+    if choice != "auto":
+        return choice
+    config = read_json(path / "tokenizer_config.json")
+    if _auto_ref(config.get("auto_map", {}).get("AutoTokenizer")):
+        return "remote"
+    if model_type is None:
+        model_type = read_json(path / "config.json").get("model_type")
+    return "sentencepiece" if is_llama_sentencepiece(path, model_type) else "transformers"
+
+
+def load_tokenizer(path: Path, trust: bool, kind: str = "auto"):
+    """The tokenizer of `path`: `kind` a `TOKENIZERS` key, or `remote` (the auto choice for a
+    directory whose tokenizer is its own code)."""
     from transformers import AutoTokenizer
 
+    kind = tokenizer_kind(path, kind)
     config = read_json(path / "tokenizer_config.json")
     ref = _auto_ref(config.get("auto_map", {}).get("AutoTokenizer"))
-    if ref and (path / "tokenizer.model").is_file() and not (path / "tokenizer.json").is_file():
+    if kind == "remote" and (path / "tokenizer.model").is_file() and not (
+        path / "tokenizer.json"
+    ).is_file():
         require_packages(path, ["sentencepiece"], "its tokenizer (tokenizer.model)")
         upstream = remote_class(path, ref, trust)
         cls = sentencepiece_first(upstream)
         loader = cls.from_pretrained
+    elif kind == "sentencepiece":
+        require_packages(path, ["sentencepiece"], "its tokenizer (tokenizer.model)")
+        if not (path / "tokenizer.model").is_file():
+            raise _fail(path, "tokenizer: sentencepiece, but there is no tokenizer.model",
+                        "set extract.text.tokenizer: auto")  # fmt: skip
+        from .sp_llama import load_llama_sentencepiece
+
+        loader = load_llama_sentencepiece
     else:
 
         def loader(p):
@@ -129,6 +164,10 @@ def load_tokenizer(path: Path, trust: bool):
 
     try:
         return loader(path)
+    except ImportError as e:
+        raise _fail(path, f"its tokenizer needs a package: {e}",
+                    "install it, or set extract.text.tokenizer: sentencepiece for a "
+                    "LLaMA tokenizer.model") from None  # fmt: skip
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise _fail(
             path,
