@@ -75,8 +75,9 @@ def stage_out(tmp_path_factory):
     for family in MODELS:
         h5 = tmp / f"{family}.h5"
         p = {"model_dir": str(model_dir(family)), "device": "cpu", "text_col": "chinese"}
-        run_stage("text", {"shard": str(shard), "transcripts": str(FIX / "inputs" / "transcripts.csv"),
-                           "out": str(h5), "params": json.dumps(p)})  # fmt: skip
+        csv = FIX / "inputs" / "transcripts.csv"
+        run_stage("text", {"shard": str(shard), "transcripts": str(csv), "out": str(h5),
+                           "params": json.dumps(p)})  # fmt: skip
         out[family] = read_features(h5, modality="text")
     return out
 
@@ -193,8 +194,10 @@ def test_the_fast_llama_tokenizer_without_protobuf_is_one_line():
     [
         ({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}, "causal"),
         ({"architectures": ["LlamaModel"], "model_type": "llama"}, "causal"),
-        ({"architectures": ["BaichuanForCausalLM"], "auto_map": {"AutoModelForCausalLM": "m.C"}},
-         "causal"),  # fmt: skip
+        (
+            {"architectures": ["BaichuanForCausalLM"], "auto_map": {"AutoModelForCausalLM": "m.C"}},
+            "causal",
+        ),  # fmt: skip
         ({"architectures": ["BertModel"], "model_type": "bert"}, "encoder"),
         ({"architectures": ["BertForMaskedLM"], "model_type": "bert"}, "encoder"),
         ({"model_type": "electra"}, "encoder"),
@@ -209,8 +212,10 @@ def test_family_from_config(config, family):
 
 @pytest.mark.parametrize(
     ("config", "says"),
-    [({"model_type": "t5", "is_encoder_decoder": True}, "encoder-decoder"),
-     ({"model_type": "mystery"}, "family: encoder or causal")],  # fmt: skip
+    [
+        ({"model_type": "t5", "is_encoder_decoder": True}, "encoder-decoder"),
+        ({"model_type": "mystery"}, "family: encoder or causal"),
+    ],  # fmt: skip
 )
 def test_unknown_family_is_one_line(config, says):
     with pytest.raises(InputError, match=says):

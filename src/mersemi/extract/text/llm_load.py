@@ -5,16 +5,18 @@ download them, files unedited:
 
 - Tokenizer (`tokenizer`, `TOKENIZERS`). A LLaMA `tokenizer.model` gets transformers 4.28's
   slow tokenizer (`sp_llama`: MERTools' `use_fast=False`, only `sentencepiece` needed); other
-  directories without code of their own get `AutoTokenizer`. Baichuan2's slow tokenizer calls `PreTrainedTokenizer.__init__` before it loads
-  its SentencePiece model, which transformers 5 no longer tolerates (`'property' object cannot
-  be interpreted as an integer`; baichuan-inc/Baichuan2 #204, #226, #269). For remote-code
-  tokenizers backed by `tokenizer.model`, a subclass of the directory's own class loads the
-  SentencePiece model first and then runs the upstream `__init__` unchanged, so token ids are
-  the upstream ones (= SentencePiece's, tested).
+  directories without code of their own get `AutoTokenizer`. Baichuan2's slow tokenizer calls
+  `PreTrainedTokenizer.__init__` before it loads its SentencePiece model, which transformers 5
+  no longer tolerates (`'property' object cannot be interpreted as an integer`;
+  baichuan-inc/Baichuan2 #204, #226, #269). For remote-code tokenizers backed by
+  `tokenizer.model`, a subclass of the directory's own class loads the SentencePiece model
+  first and then runs the upstream `__init__` unchanged, so token ids are the upstream ones
+  (= SentencePiece's, tested).
 - Model. Only the base model is loaded (no LM head: 1.3 GB less for Baichuan2-13B, never
   evaluated), in the dtype asked for (CPU: float32, also for fp16 checkpoints such as
-  Chinese-Alpaca-2, as transformers 4.28 loaded them; 5.x keeps fp16 unless told). Baichuan2's `auto_map` names `AutoModelForCausalLM` only; its base class
-  (`BaichuanModel`) is taken from the same module, else the causal LM's `base_model`.
+  Chinese-Alpaca-2, as transformers 4.28 loaded them; 5.x keeps fp16 unless told).
+  Baichuan2's `auto_map` names `AutoModelForCausalLM` only; its base class (`BaichuanModel`)
+  is taken from the same module, else the causal LM's `base_model`.
 - Memory plan (`memory`): see `MEMORY`, `docs/extraction_models.md`.
 
 Every failure a user can fix is one `InputError` line naming the directory, cause and fix.
@@ -155,9 +157,11 @@ def load_tokenizer(path: Path, trust: bool, kind: str = "auto"):
     kind = tokenizer_kind(path, kind)
     config = read_json(path / "tokenizer_config.json")
     ref = _auto_ref(config.get("auto_map", {}).get("AutoTokenizer"))
-    if kind == "remote" and (path / "tokenizer.model").is_file() and not (
-        path / "tokenizer.json"
-    ).is_file():
+    if (
+        kind == "remote"
+        and (path / "tokenizer.model").is_file()
+        and not (path / "tokenizer.json").is_file()
+    ):
         require_packages(path, ["sentencepiece"], "its tokenizer (tokenizer.model)")
         upstream = remote_class(path, ref, trust)
         cls = sentencepiece_first(upstream)

@@ -70,8 +70,8 @@ def slow_llama_class() -> type:
             out = bos + token_ids_0 + eos
             return out if token_ids_1 is None else out + bos + token_ids_1 + eos
 
-        def get_special_tokens_mask(self, token_ids_0, token_ids_1=None, already_has_special_tokens=False):  # fmt: skip
-            if already_has_special_tokens:
+        def get_special_tokens_mask(self, token_ids_0, token_ids_1=None, already_has=False, **kw):
+            if already_has or kw.get("already_has_special_tokens"):
                 special = set(self.all_special_ids)
                 return [int(i in special) for i in token_ids_0]
             bos, eos = [1] * self.add_bos_token, [1] * self.add_eos_token
