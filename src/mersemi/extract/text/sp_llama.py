@@ -3,9 +3,10 @@
 A LLaMA / Chinese-Alpaca-2 directory may ship only `tokenizer.model`. transformers 5 has no
 slow `LlamaTokenizer`: `AutoTokenizer` converts the model to a fast tokenizer, which needs the
 `protobuf` package, and that conversion does not give 4.28's ids for a sentence that starts
-with a space (measured on the mertools-zoo fixture: ` 说实话  我…` -> 4.28 `<s> ▁▁ 说实话 …`,
-5.23 fast `<s> ▁▁▁ …`; docs/extraction.md, "Text encoder families"). This class is 4.28's
-slow tokenizer on 5.x's SentencePiece backend, with only the `sentencepiece` package:
+with a space (measured on the mertools-zoo fixture, protobuf 7.36.2: ` 说实话  我…` -> 4.28
+`<s> ▁▁ 说实话 ▁▁ 我 …`, 5.23's fast `<s> ▁说实话 ▁▁ 我 …`, feature cosine 0.68 to MERTools';
+docs/extraction.md, "Text encoder families"). This class is 4.28's slow tokenizer on 5.x's
+SentencePiece backend, with only the `sentencepiece` package:
 
 - text between special tokens goes to `sp_model.encode` as it is (4.28 had no `legacy`
   switch: its behaviour is `legacy=True`, the dummy prefix kept);
