@@ -132,6 +132,40 @@ def test_our_token_ids_are_mertools(embedder):
         assert embedder.tokenizer(sentence)["input_ids"] == ids, sentence
 
 
+def test_slow_llama_tokenizer_is_bos_plus_sentencepiece():
+    """4.28's slow LlamaTokenizer: [BOS] + SentencePiece's ids of the text as it is (spaces,
+    tabs, newlines, emoji through byte fallback), decoding back to the text."""
+    import sentencepiece as spm
+
+    from mersemi.extract.text.sp_llama import load_llama_sentencepiece
+
+    path = model_dir("causal")
+    sp = spm.SentencePieceProcessor(model_file=str(path / "tokenizer.model"))
+    tok = load_llama_sentencepiece(path)
+    texts = [*transcripts()["chinese"], "  多个   空格 ", "😀 表情", "\n换行\t制表", "3.05 PPT"]
+    for t in texts:
+        ids = tok(t)["input_ids"]
+        assert ids == [tok.bos_token_id, *sp.encode(t)], t
+        assert tok.decode(ids[1:]) == sp.decode(sp.encode(t)), t
+
+
+def test_mersemi_recipe_on_both_families():
+    """recipe mersemi: the mean (not the sum) of the same 4 states over the tokens without
+    special tokens: exactly 1/4 of MERTools' vector, except where collapsing whitespace changes
+    the tokens (LLaMA keeps spaces as tokens: t02; BERT drops them anyway)."""
+    sentences = transcripts()["chinese"].tolist()
+    for family in MODELS:
+        vecs, _ = TextEmbedder(params(family, recipe="mersemi")).embed(
+            [" ".join(t.split()) for t in sentences]
+        )
+        for clip, v in zip(CLIPS, vecs, strict=True):
+            ref = reference(family)[clip]
+            if family == "causal" and clip == "t02":
+                assert rel_max(v, ref / 4) > 1e-2
+            else:
+                assert rel_max(v, ref / 4) <= TOL, (family, clip)
+
+
 def test_model_fed_mertools_ids_equals_mertools(embedder):
     """(a) MERTools' own token ids through our model path: MERTools' vectors."""
     ids = observed_tokens(embedder.family)
