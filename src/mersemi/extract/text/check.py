@@ -4,9 +4,10 @@ from ...errors import InputError
 from ..modelcheck import bad, ok, package_check
 from ..models import require_model_dir
 from . import STAGE, Params
-from .llm_load import base_model_class, load_tokenizer, weight_files
+from .family import detect_family, hidden_state_indices
+from .llm_load import base_model_class, load_tokenizer, read_json, tokenizer_kind, weight_files
 
-EXPECTED_DIM = 5120  # Baichuan2-13B
+EXPECTED_DIM = 5120  # Baichuan2-13B, the default text model
 
 
 def check_model(params: Params) -> list:
@@ -32,28 +33,30 @@ def check_model(params: Params) -> list:
     from transformers import AutoConfig
 
     try:
-        tok = load_tokenizer(path, params.trust_remote_code)
+        kind = tokenizer_kind(path, params.tokenizer)
+        tok = load_tokenizer(path, params.trust_remote_code, kind)
         ids = tok("情绪识别，测试。")["input_ids"]
     except InputError as e:
         return failed("tokenizer", e)
-    checks.append(
-        ok(STAGE, "tokenizer", f"{type(tok).__name__}, {len(tok)} tokens, sample {ids[:6]}")
-    )
+    checks.append(ok(STAGE, "tokenizer", f"{type(tok).__name__} ({kind}), {len(tok)} tokens, "
+                     f"sample {ids[:6]}"))  # fmt: skip
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=params.trust_remote_code)
         cls, _ = base_model_class(path, config, params.trust_remote_code)
         files = weight_files(path)
+        family = detect_family(read_json(path / "config.json"), path, params.family)
     except InputError as e:
         return failed("model", e)
     except (OSError, ValueError, ImportError) as e:
         return [*checks, bad(STAGE, "config", f"{path}: {e}", "check config.json / "
                              "extract.text.trust_remote_code")]  # fmt: skip
     name = cls.__name__ if cls is not None else "AutoModel"
-    checks.append(ok(STAGE, "model", f"{path}: {name}, {len(files)} weight file(s)"))
-    n_states = int(config.num_hidden_layers) + 1
-    if params.layers > n_states:
-        checks.append(bad(STAGE, "layers", f"layers={params.layers}, model has {n_states} "
-                          "hidden states", "lower extract.text.layers"))  # fmt: skip
+    checks.append(ok(STAGE, "model", f"{path}: {name} ({family}), {len(files)} weight file(s)"))
+    try:
+        hidden_state_indices(params.layers, int(config.num_hidden_layers))
+    except InputError as e:
+        checks.append(bad(STAGE, "layers", str(e).removeprefix("extract text: "),
+                          "change extract.text.layers"))  # fmt: skip
     dim = int(config.hidden_size)
     note = "" if dim == EXPECTED_DIM else f" (Baichuan2-13B has {EXPECTED_DIM})"
     checks.append(ok(STAGE, "dim", f"{dim}{note}"))

@@ -4,6 +4,7 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -26,7 +27,8 @@ from ..common import (
 from ..hidden import LayerStates
 from ..models import load_dtype, require_model_dir
 from . import MERTOOLS, STAGE, Params
-from .llm_load import load_base_model, load_tokenizer
+from .family import describe_layers, detect_family, hidden_state_indices
+from .llm_load import load_base_model, load_tokenizer, read_json, tokenizer_kind
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,11 @@ class TextEmbedder:
         self.device = select_device(params.device, one_gpu=params.memory != "multi_gpu")
         self.precision = recipe_precision(params.recipe, params.precision, "fp16")
         self.dtype = load_dtype(self.device, self.precision)
-        self.departures = departures(STAGE, params, MERTOOLS)
         trust = params.trust_remote_code
-        tok = load_tokenizer(path, trust)
+        config_json = read_json(path / "config.json")
+        self.family = detect_family(config_json, path, params.family)
+        self.tokenizer_kind = tokenizer_kind(path, params.tokenizer, config_json.get("model_type"))
+        tok = load_tokenizer(path, trust, self.tokenizer_kind)
         self.model, config, self.input_device = load_base_model(
             path, trust, self.dtype, self.device, params.memory
         )
@@ -64,11 +68,20 @@ class TextEmbedder:
         self.dim = int(config.hidden_size)
         self.model_dir = Path(path)
         self.batch_size = params.batch_size  # halved on CUDA out-of-memory (kept for the job)
-        n_states = int(config.num_hidden_layers) + 1
-        if params.layers > n_states:
-            raise InputError(f"{STAGE}: layers={params.layers} but the model has {n_states} states")
+        self.n_layers = int(config.num_hidden_layers)
+        self.indices = hidden_state_indices(params.layers, self.n_layers)
+        mertools = sorted(self.indices) == hidden_state_indices(MERTOOLS["layers"], self.n_layers)
+        shown = SimpleNamespace(recipe=params.recipe, layers=4 if mertools else params.layers)
+        self.departures = departures(STAGE, shown, MERTOOLS)
+        self.max_tokens = params.max_tokens
+        if self.family == "encoder":  # absolute positions: no sentence longer than the table
+            limits = [getattr(config, "max_position_embeddings", None), tok.model_max_length]
+            self.max_tokens = min([params.max_tokens, *(n for n in limits if n and n < 10**6)])
+        log.info("%s: %s model %s, tokenizer %s (%s), hidden states %s of 0..%d", STAGE,
+                 self.family, type(self.model).__name__, self.tokenizer_kind, type(tok).__name__,
+                 self.indices, self.n_layers)  # fmt: skip
         if params.recipe == "mertools":
-            self.layer_list = decoder_layers(self.model, int(config.num_hidden_layers))
+            self.layer_list = decoder_layers(self.model, self.n_layers)
             self.start, self.end = probe_start_end(tok)
             log.info("%s: token span [%s:%s] (MERTools' probe)", STAGE, self.start, self.end)
 
@@ -86,9 +99,9 @@ class TextEmbedder:
             return out, counts
         lengths = self.token_counts(texts)
         order = sorted(range(len(texts)), key=lambda k: lengths[k], reverse=True)
-        long = sum(n > self.params.max_tokens for n in lengths)
+        long = sum(n > self.max_tokens for n in lengths)
         if long:
-            log.warning("%d transcript(s) truncated to %d tokens", long, self.params.max_tokens)
+            log.warning("%d transcript(s) truncated to %d tokens", long, self.max_tokens)
         pos = 0
         while pos < len(order):
             idx = order[pos : pos + self.batch_size]
@@ -120,7 +133,7 @@ class TextEmbedder:
             texts,
             padding=True,
             truncation=True,
-            max_length=self.params.max_tokens,
+            max_length=self.max_tokens,
             return_tensors="pt",
         )
         ids = enc["input_ids"].to(self.input_device)
@@ -133,14 +146,16 @@ class TextEmbedder:
             hs = self.model(
                 input_ids=ids, attention_mask=mask, output_hidden_states=True
             ).hidden_states
-            states = torch.stack(hs[-self.params.layers :]).float().mean(0)
+            states = torch.stack([hs[i] for i in self.indices]).float().mean(0)
             n = keep.sum(1)
             vecs = (states * keep[..., None]).sum(1) / n.clamp(min=1)[:, None]
         return vecs.cpu().numpy().astype(np.float32), n.long().cpu().numpy()
 
     def _forward_mertools(self, ids, mask) -> tuple[np.ndarray, np.ndarray]:
-        """Sum of the last `layers` states (post-norm), mean over tokens [start:end] of each
-        sentence's own tokens (right padding: `end` counts back from its last real token)."""
+        """Sum of the `layers` states (MERTools' tuple: the layer inputs, then
+        `last_hidden_state`, after the final norm where the model has one), mean over tokens
+        [start:end] of each sentence's own tokens (right padding: `end` counts back from its
+        last real token)."""
         n_real = mask.sum(1)
         pos = torch.arange(ids.shape[1], device=mask.device)[None, :]
         lo = torch.full_like(n_real, self.start)
@@ -148,8 +163,8 @@ class TextEmbedder:
         keep = ((pos >= lo[:, None]) & (pos < hi[:, None]) & mask.bool()).double()
         with torch.inference_mode(), LayerStates(self.layer_list) as cap:
             out = self.model(input_ids=ids, attention_mask=mask)
-            last = cap.last(self.params.layers, out.last_hidden_state, post_norm=True)
-            states = torch.stack([s.float() for s in last]).sum(0).double()
+            every = cap.states(out.last_hidden_state, post_norm=True)
+            states = torch.stack([every[i].float() for i in self.indices]).sum(0).double()
             keep = keep.to(states.device)
             n = keep.sum(1)
             vecs = (states * keep[..., None]).sum(1) / n.clamp(min=1)[:, None]
@@ -157,7 +172,8 @@ class TextEmbedder:
 
 
 def decoder_layers(model, n_layers: int):
-    """The model's stack of decoder layers: the outermost ModuleList of `n_layers` modules."""
+    """The model's stack of layers (decoder or encoder): the outermost ModuleList of
+    `n_layers` modules."""
     for _, m in model.named_modules():
         if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers:
             return m
@@ -250,11 +266,12 @@ def run(args, params: Params) -> None:
                 features[i] = v
         bar.update(len(idx))
     bar.close()
+    named = describe_layers(params.layers, embedder.indices, embedder.n_layers)
     if params.recipe == "mertools":
-        layers = f"sum of last {params.layers} hidden states (post final norm)"
+        layers = f"sum of {named} (post final norm)"
         pooling = f"mean over tokens [{embedder.start}:{embedder.end}] (MERTools), verbatim text"
     else:
-        layers = f"mean of last {params.layers} hidden states"
+        layers = f"mean of {named}"
         pooling = "mean over tokens without special tokens, whitespace collapsed"
     meta = FeatureMeta(
         modality="text",
@@ -266,6 +283,9 @@ def run(args, params: Params) -> None:
             **meta_params(params),
             "model_dir": str(embedder.model_dir),
             "precision": str(embedder.dtype).removeprefix("torch."),
+            "family": embedder.family,
+            "tokenizer": embedder.tokenizer_kind,
+            "hidden_states": embedder.indices,
             "departures": embedder.departures,
         },
     )

@@ -1,16 +1,22 @@
 """Load a language-model directory for the text stage: tokenizer, base model, memory plan.
 
-Real Baichuan2 directories are loaded as users download them, files unedited:
+Real directories (Baichuan2, LLaMA / Chinese-Alpaca-2, the BERT family) are loaded as users
+download them, files unedited:
 
-- Tokenizer. Baichuan2's slow tokenizer calls `PreTrainedTokenizer.__init__` before it loads
-  its SentencePiece model, which transformers 5 no longer tolerates (`'property' object cannot
-  be interpreted as an integer`; baichuan-inc/Baichuan2 #204, #226, #269). For remote-code
-  tokenizers backed by `tokenizer.model`, a subclass of the directory's own class loads the
-  SentencePiece model first and then runs the upstream `__init__` unchanged, so token ids are
-  the upstream ones (= SentencePiece's, tested).
+- Tokenizer (`tokenizer`, `TOKENIZERS`). A LLaMA `tokenizer.model` gets transformers 4.28's
+  slow tokenizer (`sp_llama`: MERTools' `use_fast=False`, only `sentencepiece` needed); other
+  directories without code of their own get `AutoTokenizer`. Baichuan2's slow tokenizer calls
+  `PreTrainedTokenizer.__init__` before it loads its SentencePiece model, which transformers 5
+  no longer tolerates (`'property' object cannot be interpreted as an integer`;
+  baichuan-inc/Baichuan2 #204, #226, #269). For remote-code tokenizers backed by
+  `tokenizer.model`, a subclass of the directory's own class loads the SentencePiece model
+  first and then runs the upstream `__init__` unchanged, so token ids are the upstream ones
+  (= SentencePiece's, tested).
 - Model. Only the base model is loaded (no LM head: 1.3 GB less for Baichuan2-13B, never
-  evaluated). Baichuan2's `auto_map` names `AutoModelForCausalLM` only; its base class
-  (`BaichuanModel`) is taken from the same module, else the causal LM's `base_model`.
+  evaluated), in the dtype asked for (CPU: float32, also for fp16 checkpoints such as
+  Chinese-Alpaca-2, as transformers 4.28 loaded them; 5.x keeps fp16 unless told).
+  Baichuan2's `auto_map` names `AutoModelForCausalLM` only; its base class (`BaichuanModel`)
+  is taken from the same module, else the causal LM's `base_model`.
 - Memory plan (`memory`): see `MEMORY`, `docs/extraction_models.md`.
 
 Every failure a user can fix is one `InputError` line naming the directory, cause and fix.
@@ -54,6 +60,15 @@ def require_packages(path, names: list[str], why: str) -> None:
             extra = " (pip install -e '.[quant]')" if name == "bitsandbytes" else ""
             raise _fail(path, f"{why} needs the package {name}, not installed",
                         f"pip install {pip}{extra}") from None  # fmt: skip
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def read_json(path: Path) -> dict:
@@ -112,23 +127,70 @@ def _auto_ref(entry) -> str | None:
     return entry
 
 
-def load_tokenizer(path: Path, trust: bool):
+TOKENIZERS = {
+    "auto": "the directory's own code (auto_map), else LLaMA's slow SentencePiece tokenizer for "
+    "a LLaMA tokenizer.model, else AutoTokenizer",
+    "sentencepiece": "transformers 4.28's slow LlamaTokenizer ([BOS] + SentencePiece ids)",
+    "transformers": "AutoTokenizer as the installed transformers builds it",
+}
+
+
+def tokenizer_kind(path: Path, choice: str = "auto", model_type: str | None = None) -> str:
+    """`remote`, `sentencepiece` or `transformers`: which tokenizer `choice` loads from `path`."""
+    from .sp_llama import is_llama_sentencepiece
+
+    if choice != "auto":
+        return choice
+    config = read_json(path / "tokenizer_config.json")
+    if _auto_ref(config.get("auto_map", {}).get("AutoTokenizer")):
+        return "remote"
+    if model_type is None:
+        model_type = read_json(path / "config.json").get("model_type")
+    return "sentencepiece" if is_llama_sentencepiece(path, model_type) else "transformers"
+
+
+def load_tokenizer(path: Path, trust: bool, kind: str = "auto"):
+    """The tokenizer of `path`: `kind` a `TOKENIZERS` key, or `remote` (the auto choice for a
+    directory whose tokenizer is its own code)."""
     from transformers import AutoTokenizer
 
+    kind = tokenizer_kind(path, kind)
     config = read_json(path / "tokenizer_config.json")
     ref = _auto_ref(config.get("auto_map", {}).get("AutoTokenizer"))
-    if ref and (path / "tokenizer.model").is_file() and not (path / "tokenizer.json").is_file():
+    if (
+        kind == "remote"
+        and (path / "tokenizer.model").is_file()
+        and not (path / "tokenizer.json").is_file()
+    ):
         require_packages(path, ["sentencepiece"], "its tokenizer (tokenizer.model)")
         upstream = remote_class(path, ref, trust)
         cls = sentencepiece_first(upstream)
         loader = cls.from_pretrained
+    elif kind == "sentencepiece":
+        require_packages(path, ["sentencepiece"], "its tokenizer (tokenizer.model)")
+        if not (path / "tokenizer.model").is_file():
+            raise _fail(path, "tokenizer: sentencepiece, but there is no tokenizer.model",
+                        "set extract.text.tokenizer: auto")  # fmt: skip
+        from .sp_llama import load_llama_sentencepiece
+
+        loader = load_llama_sentencepiece
     else:
+        spm_only = (path / "tokenizer.model").is_file() and not (path / "tokenizer.json").is_file()
+        if kind == "transformers" and spm_only and not _importable("google.protobuf"):
+            raise _fail(path, "AutoTokenizer converts tokenizer.model to a fast tokenizer with "
+                        "the package protobuf, not installed", "pip install protobuf, or "
+                        "set extract.text.tokenizer: auto (LLaMA: 4.28's slow tokenizer, "
+                        "MERTools' ids)")  # fmt: skip
 
         def loader(p):
             return AutoTokenizer.from_pretrained(p, trust_remote_code=trust)
 
     try:
         return loader(path)
+    except ImportError as e:
+        raise _fail(path, f"its tokenizer needs a package: {e}",
+                    "install it, or set extract.text.tokenizer: sentencepiece for a "
+                    "LLaMA tokenizer.model") from None  # fmt: skip
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise _fail(
             path,
