@@ -64,7 +64,8 @@ class Params(StageParams):
         None,
         range=AT_LEAST_1,
         help="hidden states summed (mersemi: averaged): null = MERTools' for the family (last "
-        "4; Whisper: last_hidden_state), N = the last N, or a list of indices (0: embeddings)",
+        "4; Whisper: last_hidden_state), N = the last N, or a list of int indices (0: the "
+        "embeddings, -1: the last)",
     )
     whisper_output: WhisperOutput = option(
         "decoder",

@@ -63,7 +63,7 @@ def mertools_departures(params: Params, family: str, indices: list[int], n_state
 
 def load_family(params: Params) -> tuple[Path, str]:
     """The checked model directory and its family (one InputError line when unsupported)."""
-    path = require_model_dir(STAGE, "model_dir", params.model_dir, ["config.json"])
+    path = require_model_dir(STAGE, "model_dir", params.model_dir, [])
     return path, detect_family(path, params.family)
 
 
@@ -106,7 +106,9 @@ class SpeechEmbedder:
         if not self.maskable:
             # Group-norm front ends and data2vec-audio's stacked positional convs are not
             # padding-invariant: short clips (and mersemi's chunks) run one at a time.
-            log.info("%s: %s is not padding-invariant; one clip per forward pass", path, self.family)
+            log.info(
+                "%s: %s is not padding-invariant; one clip per forward pass", path, self.family
+            )
 
     @property
     def batch_size(self) -> int:
