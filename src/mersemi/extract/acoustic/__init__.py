@@ -16,8 +16,8 @@ chunks that run without an attention mask; the **sum** of the last `layers` (4) 
 as MERTools' transformers 4.28 returned them (the inputs of the last 3 encoder layers and the
 output after the final LayerNorm, `hidden.LayerStates`, post_norm) is averaged over every
 frame of every chunk, the padded ones included. Clips up to 10 s run as one unpadded sequence
-(batched with other short clips under an attention mask, which changes no real frame). fp32
-on CUDA too.
+(batched with other short clips under an attention mask, which changes no real frame, for the
+families where that holds: `family.MASK_SAFE` with a layer-norm front end). fp32 on CUDA too.
 
 `mersemi`: each chunk is normalised on its own, a tail shorter than `min_chunk_seconds` joins
 the previous chunk, chunks are batched with attention masks, and the **mean** of the last 4

@@ -240,7 +240,7 @@ class SpeechEmbedder:
             sampling_rate=SAMPLE_RATE,
             padding=True,
             return_tensors="pt",
-            return_attention_mask=self.extractor.return_attention_mask,
+            return_attention_mask=self.maskable,
         )
         values = enc["input_values"].to(self.device, self.dtype)
         mask = enc.get("attention_mask")
