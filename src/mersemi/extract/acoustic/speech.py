@@ -285,6 +285,7 @@ class SpeechEmbedder:
             pooling = (f"mean over all frames ({p.chunk_seconds:g} s zero-padded chunks, "
                        "no mask, whole-clip normalisation; MERTools)")  # fmt: skip
         else:
-            layers = f"mean of {which} hidden states (pre final LayerNorm)"
+            norm = "pre final LayerNorm" if self.final_norm else "the model has no final norm"
+            layers = f"mean of {which} hidden states ({norm})"
             pooling = f"mean over real frames ({p.chunk_seconds:g} s masked chunks)"
         return layers, pooling
