@@ -186,3 +186,34 @@ def test_mersemi_recipe_runs_on_every_family(name, embedders):
     assert got.shape == (2, 32) and np.isfinite(got).all()
     if name != "whisper-base":  # whisper: mean of one state = MERTools' sum of it
         assert not np.allclose(got, embedders[name].embed(waves), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_what_the_installed_tuple_means(name, embedders):
+    """The stage takes the states with hooks, not from `hidden_states`; this pins what the
+    installed transformers' tuple holds against them, so a release that changes it is seen:
+    under 5.23 a stable-layer-norm wav2vec2 ends before the final LayerNorm (MERTools' 4.28
+    tuple ended after it), the others (and Whisper's decoder) equal MERTools' set."""
+    from mersemi.extract.hidden import LayerStates
+
+    e = embedders[name]
+    wave = load_wave(FIX / "inputs" / "wavs" / "w012.wav")
+    with torch.no_grad():
+        if name == "whisper-base":
+            feats = e.extractor(wave, sampling_rate=16000, return_tensors="pt").input_features
+            ids = torch.full((1, 2), e.start)
+            with LayerStates(e.model.decoder.layers) as cap:
+                out = e.model(feats, decoder_input_ids=ids, output_hidden_states=True)
+            tuple_, final = out.decoder_hidden_states, out.last_hidden_state
+        else:
+            x = torch.from_numpy(e.normalize(wave))[None]
+            with LayerStates(e.model.encoder.layers) as cap:
+                out = e.model(x, output_hidden_states=True)
+            tuple_, final = out.hidden_states, out.last_hidden_state
+    ours = cap.states(final, post_norm=True)
+    same = [torch.equal(a, b) for a, b in zip(tuple_, ours, strict=True)]
+    if name == "chinese-wav2vec2-large":
+        assert same == [True] * 4 + [False]
+        assert torch.equal(cap.states(final, post_norm=False)[-1], tuple_[-1])
+    else:
+        assert all(same)

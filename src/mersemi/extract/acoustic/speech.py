@@ -76,7 +76,7 @@ class SpeechEmbedder:
         self.params = params
         path, self.family = load_family(params)
         if self.family not in SPEECH:
-            raise InputError(f"{STAGE}: {path} is a {self.family} model; use whisper.py")
+            raise InputError(f"{STAGE}: {path} is a {self.family} model (stage.load_embedder)")
         require_model_dir(STAGE, "model_dir", params.model_dir, ["preprocessor_config.json"])
         self.device = select_device(params.device)
         self.precision = recipe_precision(params.recipe, params.precision, "fp32")
