@@ -4,7 +4,7 @@ Stages (one package each, registered in `mersemi.extract.cli.STAGES`):
   faces     video -> aligned face crops (HDF5 per shard)           [faces/]
   visual    face crops -> CLIP ViT-L/14 image features, mean (768)  [visual/]
   audio     video -> 16 kHz mono wav per clip + index CSV           [audio/]
-  acoustic  wavs -> Chinese-HuBERT-Large features (1024)            [acoustic/]
+  acoustic  wavs -> speech-encoder features (HuBERT-Large: 1024)     [acoustic/]
   asr       wavs -> WeNet ASR text (every decoding mode)            [asr/]
             + `transcripts`: merged with the provided ones, CER     [asr/merge.py]
   text      transcripts -> LLM features (Baichuan2-13B: 5120)       [text/]
