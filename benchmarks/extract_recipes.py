@@ -42,7 +42,7 @@ def bench_recipes(ctx: Context) -> dict:
     """Per stage: clips/s under each recipe (model loading excluded where the stage loads it
     inside run_stage), and max |mertools - mersemi| over the features of the valid clips."""
     from mersemi.extract.acoustic import Params as AcParams
-    from mersemi.extract.acoustic.hubert import HubertEmbedder
+    from mersemi.extract.acoustic.speech import SpeechEmbedder
     from mersemi.extract.cli import run_stage
     from mersemi.extract.faces import Params as FacesParams
     from mersemi.extract.text import Params as TextParams
@@ -84,7 +84,7 @@ def bench_recipes(ctx: Context) -> dict:
     ac, r_ac = {}, {}
     for r in recipes:
         p = {**hub, "device": ctx.device, "recipe": r, "batch_size": 16}
-        load = timed(lambda p=p: HubertEmbedder(AcParams(**p)))
+        load = timed(lambda p=p: SpeechEmbedder(AcParams(**p)))
         ac[r] = ctx.work / f"rac-{r}.h5"
         args = {"shard": str(shard), "audio_index": str(index), "out": str(ac[r]), "params": p}
         run_stage("acoustic", args)  # warm-up

@@ -119,7 +119,7 @@ def timed_run(stage: str, ctx: Context, out: Path, params, **flags) -> float:
 
 def bench_acoustic(ctx: Context) -> dict:
     from mersemi.extract.acoustic import Params
-    from mersemi.extract.acoustic.hubert import HubertEmbedder
+    from mersemi.extract.acoustic.speech import SpeechEmbedder
     from mersemi.store import read_features
 
     model = ctx.models.setdefault("acoustic", {"model_dir": hubert_dir(ctx.work, ctx.real_size)})
@@ -127,7 +127,7 @@ def bench_acoustic(ctx: Context) -> dict:
     index = str(ctx.outputs["audio"])
     timed_run("acoustic", ctx, ctx.work / "ac-warm.h5", base, audio_index=index)  # warm-up
     # Model loading is inside run_stage for these stages; time it alone and subtract it.
-    load = timed(lambda: HubertEmbedder(Params(**base)))
+    load = timed(lambda: SpeechEmbedder(Params(**base)))
     p_b = {**base, "batch_size": 16, "workers": 2}
     p_s = {**base, "batch_size": 1, "workers": 0}
     batched = timed_run("acoustic", ctx, ctx.work / "ac.h5", p_b, audio_index=index) - load

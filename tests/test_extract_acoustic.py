@@ -7,7 +7,7 @@ from helpers.tiny_models import SR, tiny_model, tone, write_audio_index, write_s
 
 from mersemi.errors import InputError
 from mersemi.extract.acoustic import Params
-from mersemi.extract.acoustic.hubert import HubertEmbedder, split_chunks
+from mersemi.extract.acoustic.speech import SpeechEmbedder, split_chunks
 from mersemi.extract.cli import run_stage
 from mersemi.store import read_features
 
@@ -15,14 +15,14 @@ from mersemi.store import read_features
 @pytest.fixture(scope="module")
 def embedder():
     """recipe mersemi: per-chunk normalisation, masked chunks, mean of layers."""
-    return HubertEmbedder(
+    return SpeechEmbedder(
         Params(model_dir=str(tiny_model("hubert")), batch_size=4, recipe="mersemi")
     )
 
 
 @pytest.fixture(scope="module")
 def mt_embedder():
-    return HubertEmbedder(Params(model_dir=str(tiny_model("hubert")), batch_size=4))
+    return SpeechEmbedder(Params(model_dir=str(tiny_model("hubert")), batch_size=4))
 
 
 def test_split_chunks_10s_and_tail_rule():
@@ -62,7 +62,7 @@ def test_long_audio_is_processed_in_10s_chunks(embedder):
     per_chunk = embedder.embed(chunks)
     expected = (per_chunk * np.asarray(frames)[:, None]).sum(0) / sum(frames)
     np.testing.assert_allclose(whole, expected, atol=1e-5, rtol=1e-4)
-    unchunked = HubertEmbedder(
+    unchunked = SpeechEmbedder(
         Params(model_dir=str(tiny_model("hubert")), chunk_seconds=30.0, recipe="mersemi")
     ).embed([wave])[0]
     assert not np.allclose(whole, unchunked, atol=1e-4)
@@ -117,9 +117,9 @@ def test_stage_end_to_end(tmp_path):
 
 def test_missing_model_dir_names_the_key(tmp_path):
     with pytest.raises(InputError, match="model_dir"):
-        HubertEmbedder(Params())
+        SpeechEmbedder(Params())
     with pytest.raises(InputError, match="model_dir"):
-        HubertEmbedder(Params(model_dir=str(tmp_path / "nope")))
+        SpeechEmbedder(Params(model_dir=str(tmp_path / "nope")))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="config.json"):
-        HubertEmbedder(Params(model_dir=str(tmp_path / "empty")))
+        SpeechEmbedder(Params(model_dir=str(tmp_path / "empty")))

@@ -68,7 +68,7 @@ def test_wenet_runtime_methods():
 
 def test_models_tiny_command_loads_through_the_stage_loaders(tmp_path, capsys):
     from mersemi.extract import acoustic, asr, text
-    from mersemi.extract.acoustic.hubert import HubertEmbedder
+    from mersemi.extract.acoustic.speech import SpeechEmbedder
     from mersemi.extract.asr.recognizer import WenetRecognizer
     from mersemi.extract.text.llm import TextEmbedder
 
@@ -79,7 +79,7 @@ def test_models_tiny_command_loads_through_the_stage_loaders(tmp_path, capsys):
     for key, value in params["visual"].items():
         if key != "model_name":
             assert (tmp_path / "m" / "clip") in Path(value).parents, value
-    hub = HubertEmbedder(acoustic.Params(**params["acoustic"]))
+    hub = SpeechEmbedder(acoustic.Params(**params["acoustic"]))
     assert hub.embed([np.zeros(16000, np.float32)]).shape == (1, 32)
     rec = WenetRecognizer(asr.Params(**params["asr"]))
     assert isinstance(rec.recognize(np.zeros(16000, np.float32)), str)

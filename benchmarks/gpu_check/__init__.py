@@ -14,7 +14,7 @@ time limit keeps what it measured, and prints one table at the end. Parts (--par
               by the stage's ClipEncoder: frames/s, batches of 64 frames spanning clips vs one
               clip per call, fp32 / bf16 / fp16 autocast.
 - acoustic    HuBERT-Large from its config (24 x 1024, random weights, save_pretrained) through
-              HubertEmbedder: audio-seconds/s, 16 chunks per batch vs one, loaded in each dtype.
+              SpeechEmbedder: audio-seconds/s, 16 chunks per batch vs one, loaded in each dtype.
 - asr         the WeNet export fixture (shared/fixtures/wenet-u2pp-small, U2++ conformer,
               TorchScript, fp32 only) through WenetRecognizer: encoder + CTC audio-seconds/s on
               the device, one utterance per call (the runtime's design), CTC log-probs

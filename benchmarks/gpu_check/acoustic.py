@@ -1,4 +1,4 @@
-"""acoustic: HuBERT-Large from its config (random weights) through HubertEmbedder."""
+"""acoustic: HuBERT-Large from its config (random weights) through SpeechEmbedder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def run(P: Part, dev) -> None:
     import numpy as np
 
     from mersemi.extract.acoustic import SAMPLE_RATE, Params
-    from mersemi.extract.acoustic.hubert import HubertEmbedder
+    from mersemi.extract.acoustic.speech import SpeechEmbedder
     from mersemi.fixtures.random_models import hubert_dir
 
     smoke, work = P.args.smoke, Path(P.args.work)
@@ -38,7 +38,7 @@ def run(P: Part, dev) -> None:
     for prec in precisions(dev):
         if not P.room(f"acoustic {prec}", 10 if not smoke else 2):
             break
-        emb = HubertEmbedder(Params(model_dir=model_dir, device=str(dev), precision=prec))
+        emb = SpeechEmbedder(Params(model_dir=model_dir, device=str(dev), precision=prec))
         emb.embed(waves[:2])  # warm-up
         if flops is None:
             emb.params.batch_size = 1
