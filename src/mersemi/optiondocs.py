@@ -43,6 +43,7 @@ TABLES: dict[str, tuple[type, dict[str, dict]]] = {
     "train.finetune": (train.FinetuneParams, {}),
     "train.baseline": (train.BaselineParams, {}),
     "train.probe": (train.ProbeParams, {}),
+    "train.feature_bench": (train.BenchParams, {}),
     "train.pseudo": (train.PseudoParams, {}),
     "train.vote": (train.VoteParams, {}),
 }

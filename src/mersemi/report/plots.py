@@ -5,6 +5,7 @@
     mersemi plots f1 --metrics LABEL=METRICS_JSON ... --out f1.png
     mersemi plots sweep --sweep SWEEP_CSV --audit AUDIT_JSON --out sweep.png
     mersemi plots features --reasons MODALITY=REASONS_CSV_OR_FOLDER ... --out features.png
+    mersemi plots benchmark --table FEATURE_BENCH_JSON --out feature_bench.png
 
 Time per rule is in the Snakemake report's own statistics.
 Pure cores (`*_figure(data) -> Figure`) take loaded data; the CLI reads files and saves.
@@ -140,6 +141,39 @@ def features_figure(reasons: dict[str, pd.DataFrame]):
     return fig
 
 
+def benchmark_figure(rows: list[dict]):
+    """The feature benchmark (`mersemi train feature-bench`): CV WAF mean per row, std over
+    seeds as error bars, one colour per model, in the table's order (best of a modality on
+    top)."""
+    plt = _plt()
+    from matplotlib.patches import Patch
+
+    df = pd.DataFrame(rows)
+    if df.empty:
+        raise InputError("feature benchmark: no rows to plot")
+    models = list(dict.fromkeys(df["model"]))
+    colours = {m: f"C{i}" for i, m in enumerate(models)}
+    y = np.arange(len(df))[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.32 * len(df)))
+    ax.barh(y, df["cv_waf"].astype(float), xerr=df["cv_waf_std"].astype(float),
+            color=[colours[m] for m in df["model"]], capsize=3)  # fmt: skip
+    ax.set_yticks(y, [f"{r.sets} ({r.modality})" for r in df.itertuples()], fontsize=7)
+    for i in np.flatnonzero(df["modality"].to_numpy()[1:] != df["modality"].to_numpy()[:-1]):
+        ax.axhline(y[i] - 0.5, color="grey", lw=0.6, ls=":")  # between modalities
+    mean, std = df["cv_waf"].astype(float), df["cv_waf_std"].astype(float).fillna(0)
+    for yi, v, sd in zip(y, mean, std, strict=True):
+        if np.isfinite(v):  # right of the error bar
+            ax.text(v + sd + 1, yi, f"{v:.1f}", va="center", fontsize=6)
+    ax.set_xlim(0, max(100, float(np.nanmax(mean + std)) + 8))
+    seeds = int(df["seeds"].max())
+    ax.set_xlabel(f"CV WAF (%), mean ± std over {seeds} seed(s)")
+    handles = [Patch(color=c, label=m) for m, c in colours.items()]
+    ax.legend(handles=handles, fontsize=7, ncol=len(models), loc="lower center",
+              bbox_to_anchor=(0.5, 1.0))  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------------------- I/O
 
 
@@ -182,6 +216,10 @@ def _run(args) -> None:
         fig = confusion_figure(_json(args.metrics[0]))
     elif kind == "f1":
         fig = f1_figure({k: _json(v) for k, v in _pairs(args.metrics, "--metrics").items()})
+    elif kind == "benchmark":
+        if not args.table:
+            raise InputError("plots benchmark: --table FEATURE_BENCH_JSON is required")
+        fig = benchmark_figure(_json(args.table).get("rows", []))
     elif kind == "sweep":
         fig = sweep_figure(pd.read_csv(args.sweep), _json(args.audit))
     else:
@@ -193,10 +231,13 @@ def _run(args) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plots", help="PNG plots of a run (for snakemake --report)")
-    p.add_argument("kind", choices=["training", "confusion", "f1", "sweep", "features"])
+    p.add_argument(
+        "kind", choices=["training", "confusion", "f1", "sweep", "features", "benchmark"]
+    )
     p.add_argument("--metrics", nargs="+", default=[], help="metrics JSON(s), LABEL=PATH")
     p.add_argument("--sweep", help="pseudo-label sweep CSV")
     p.add_argument("--audit", help="pseudo-label audit JSON")
+    p.add_argument("--table", help="feature benchmark JSON (mersemi train feature-bench)")
     p.add_argument("--reasons", nargs="+", default=[],
                    help="MODALITY=PATH: a reasons CSV or a folder of them")  # fmt: skip
     p.add_argument("--out", required=True)

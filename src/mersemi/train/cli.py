@@ -85,6 +85,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     _params(p, ProbeParams)
     p.set_defaults(func=_probe)
 
+    p = tsub.add_parser(
+        "feature-bench",
+        help="feature benchmark: probe and baseline per feature set (and combinations), ranked",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        required=True,
+        metavar="NAME=MODALITY:PATH",
+        help="a feature set: its name, modality and merged HDF5 file (repeat)",
+    )
+    p.add_argument(
+        "--combo",
+        action="append",
+        default=[],
+        metavar="NAME+NAME[+NAME]",
+        help="sets of distinct modalities trained together (repeat)",
+    )
+    p.add_argument("--manifest", required=True, help="manifest CSV")
+    p.add_argument("--out-md", required=True, help="ranked table (markdown)")
+    p.add_argument("--out-csv", required=True, help="ranked table (CSV)")
+    p.add_argument("--out-json", required=True, help="rows, sets and params (JSON)")
+    p.add_argument(
+        "--params",
+        default="{}",
+        help='JSON: {"seeds": [...], "models": [...], "probe": {...}, "baseline": {...}}',
+    )
+    p.set_defaults(func=_feature_bench)
+
     p = tsub.add_parser("pseudo", help="pseudo labels where MR-CCL and baseline agree")
     p.add_argument("--mrccl", required=True, help="MR-CCL predictions CSV (step 1)")
     p.add_argument("--baseline", required=True, help="baseline predictions CSV")
@@ -169,6 +198,21 @@ def _probe(args) -> None:
     df, metrics = run_probe(_load(args), p)
     io.write_csv(df, args.out_predictions)
     io.write_json(metrics, args.out_metrics)
+
+
+def _feature_bench(args) -> None:
+    from pathlib import Path
+
+    from ..atomic import atomic_path
+    from . import featurebench as fb
+
+    p = fb.parse_bench_params(args.params)
+    sets = [fb.parse_set(s) for s in args.set]
+    df, doc = fb.feature_bench(sets, args.combo, args.manifest, p)
+    io.write_csv(fb.csv_frame(df), args.out_csv)
+    with atomic_path(args.out_md) as tmp:
+        Path(tmp).write_text(fb.markdown(df), "utf-8")
+    io.write_json(doc, args.out_json)
 
 
 def _pseudo(args) -> None:

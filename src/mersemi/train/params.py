@@ -174,6 +174,22 @@ class ProbeParams:
     max_iter: int = option(300, range=AT_LEAST_1, help="LogisticRegression iterations")
 
 
+BENCH_MODELS = ("probe", "baseline")
+
+
+@dataclass
+class BenchParams:
+    """The feature benchmark (`mersemi train feature-bench`): its seeds, and the probe's and
+    the baseline's params as the workflow's `probe` and `baseline` jobs give them."""
+
+    seeds: list = option([0], items=NONNEG, help="every row runs once per seed (train.seeds)")
+    models: list = option(list(BENCH_MODELS), items=BENCH_MODELS, help="the models of each row")
+    probe: dict = option({}, help="ProbeParams of the rows (the workflow's train.probe job)")
+    baseline: dict = option(
+        {}, help="BaselineParams of the rows (train.common + train.baseline, as that job)"
+    )
+
+
 @dataclass
 class PseudoParams:
     thresholds: dict[str, float] = option(
