@@ -3,7 +3,8 @@
 # machine without network (Python 3.12, torch, transformers, accelerate, h5py, pandas,
 # scikit-learn, sentencepiece already there): the py3.12 x86-64 wheels of the packages it
 # lacks, from PyPI, and copies of the small upstream fixtures (Baichuan2's remote code, the
-# WeNet export). About 50 MB, 43 of them bitsandbytes (int8/int4 plans; BNB=0 leaves it out).
+# WeNet export, three families of the MERTools zoo). About 58 MB, 43 of them bitsandbytes
+# (int8/int4 plans; BNB=0 leaves it out).
 # Run here, from anywhere in the checkout; then carry benchmarks/gpu_carry (docs/gpus.md).
 set -eu
 cd "$(dirname "$0")/.."
@@ -33,4 +34,24 @@ for name in baichuan2-remote-code wenet-u2pp-small; do
         -o -name '*.zip' -o -name '*.wav' -o -name '*.npy' -o -name '*.md' \) \
         -exec cp {} "$out/fixtures/$name/" \;
 done
+# The part of mertools-zoo that the `families` part reads (~8 MB): its inputs, reference.json
+# and, per modality, one model with MERTools' files from it (gpu_check/families.py MODELS).
+zoo=""
+for root in ../shared ../../shared; do
+    [ -f "$root/fixtures/mertools-zoo/reference.json" ] && zoo="$root/fixtures/mertools-zoo" && break
+done
+if [ -z "$zoo" ]; then
+    echo "fixture mertools-zoo not found beside the checkout: the families part will be skipped" >&2
+else
+    dst="$out/fixtures/mertools-zoo"
+    if [ -d "$dst" ]; then chmod -R u+w "$dst" && rm -rf "$dst"; fi
+    mkdir -p "$dst/models" "$dst/mertools/features"
+    cp -L "$zoo/reference.json" "$zoo/README.md" "$dst/"
+    cp -rL "$zoo/inputs" "$dst/"
+    for m in dinov2-large chinese-roberta-wwm-ext-large wavlm-base; do
+        cp -rL "$zoo/models/$m" "$dst/models/"
+        cp -rL "$zoo/mertools/features/$m-UTT" "$dst/mertools/features/"
+    done
+    chmod -R u+w "$dst"  # the fixture is read-only; its copy must be replaceable on a rerun
+fi
 du -sh "$out"/wheels "$out"/fixtures

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/gpu_check/harness.py's PARTS, in its order (the table in docs/gpus.md)
-PARTS = ["peak", "visual", "acoustic", "asr", "text", "text_plans", "training", "slots"]
+PARTS = ["peak", "visual", "acoustic", "asr", "text", "text_plans", "training", "slots", "families"]
 ROW_KEYS = {"what", "unit"}
 
 
@@ -83,6 +83,14 @@ def test_figures_that_must_hold_on_any_device(smoke):
         assert "cpu_vs_device" in train["details"], train["skipped_steps"]
         assert train["details"]["cpu_vs_device"]["within_tolerance"]
         assert [r["unit"] for r in train["rows"]][:2] == ["s/epoch", "s/epoch"]
+    fam = parts["families"]
+    if fam["status"] == "ran":  # the zoo's DINOv2 and BERT encoder (WavLM once the stage has it)
+        ran = {r["what"].split()[0] for r in fam["rows"]}
+        assert ran >= {"visual", "text"}, fam["skipped_steps"]
+        for r in fam["rows"]:
+            assert r["unit"] == "s/clip" and r["batched"] > 0 and r["single"] > 0
+            assert r["tolerance"] == 1e-5 and r["within_tolerance"], r  # CPU fp32: CI's
+            assert r["finite"]
     slots = parts["slots"]["details"]
     assert not slots["slots as configured"]["second_waited"]  # no GPU: no slot taken
     assert slots["slots MERSEMI_GPUS=0,0"]["second_waited"]  # one slot: the second waits

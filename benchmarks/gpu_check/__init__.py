@@ -36,6 +36,10 @@ time limit keeps what it measured, and prints one table at the end. Parts (--par
 - slots       two concurrent GPU jobs through mersemi.gpu: as the machine is (one GPU: no slot
               is taken, so both run at once) and with MERSEMI_GPUS=0,0 (two slots naming the
               same GPU: the second waits for the first to exit, then runs).
+- families    one extra encoder family per modality on the mertools-zoo fixture through the
+              stages' run path: DINOv2, a BERT encoder, WavLM (skipped, saying why, while the
+              acoustic stage has no `family`): s/clip batched vs one clip per call, and the
+              max relative difference to MERTools' files under a tolerance per precision.
 
 Each part runs in its own process with a time budget (a hang or a CUDA error ends that part
 only) and is skipped, with a line saying why, when a package it needs is missing or the total

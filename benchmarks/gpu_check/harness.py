@@ -46,6 +46,7 @@ PARTS = {
     # MER2024-size synth alone takes ~30-50 s (single-threaded numpy + 3.4 GB of HDF5)
     "training": (("h5py", "pandas", "sklearn"), 120, 100),
     "slots": ((), 30, 30),
+    "families": (("transformers", "h5py", "pandas", "PIL"), 40, 60),
 }
 PIP = {"open_clip": "open_clip_torch", "PIL": "pillow", "sklearn": "scikit-learn"}
 PACKAGES = (

@@ -15,6 +15,7 @@ DOCS_MODELS = REPO / "docs" / "extraction_models.md"
 FIXTURES = {  # name -> (marker file, env var mersemi.fixtures.shared honours)
     "baichuan2-remote-code": ("modeling_baichuan.py", "MERSEMI_BAICHUAN_FIXTURE"),
     "wenet-u2pp-small": ("final.zip", "MERSEMI_WENET_FIXTURE"),
+    "mertools-zoo": ("reference.json", "MERSEMI_MERTOOLS_ZOO_FIXTURE"),
 }
 BAICHUAN_LAYERS = 3  # depth of the Baichuan2-13B-shaped model (the real one has 40)
 REAL_LAYERS = 40
