@@ -187,3 +187,21 @@ def test_a_refused_label_csv_at_load_exits_4_not_1(tmp_path, monkeypatch, capsys
         "mersemi: error: permission denied writing resources/demo/labels.csv; "
         "choose a writable folder (`results:`)"
     )
+
+
+def test_the_load_leaves_no_log_handler_behind(tmp_path, monkeypatch):
+    """A second load in one process (a test session) must not repeat the inventory's lines
+    or write them to the first load's stream once it has closed (a 'Logging error' traceback
+    in a later command's stderr)."""
+    import logging
+
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["results"] = str(tmp_path / "results")
+    validate(config, str(REPO / "src" / "mersemi" / "schemas" / "config.schema.yaml"))
+    monkeypatch.setattr(facade, "_load_inventory", lambda *args: SimpleNamespace(shards=[]))
+    before = {n: logging.getLogger(n).handlers[:] for n in ("mersemi.inventory", "mersemi.clips")}
+    facade.load_run(config, main_process=False)
+    after = {n: logging.getLogger(n).handlers[:] for n in before}
+    assert after == before

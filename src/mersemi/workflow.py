@@ -130,10 +130,8 @@ def load_run(config: dict, main_process: bool) -> Run:
         if lock is not None and not lock.held:
             stage_dir = Path(tempfile.mkdtemp(prefix="mersemi-staged-inventory-"))
             atexit.register(shutil.rmtree, stage_dir, True)
-        for name in ("mersemi.inventory", "mersemi.clips"):
-            logging.getLogger(name).setLevel(logging.INFO)
-            logging.getLogger(name).addHandler(logging.StreamHandler())
-        inventory = _load_inventory(config, inventory_dir, stage_dir, main_process)
+        with _load_messages():
+            inventory = _load_inventory(config, inventory_dir, stage_dir, main_process)
         if main_process:
             _check_labels(config, inventory)
     staged = (
@@ -153,6 +151,25 @@ def load_run(config: dict, main_process: bool) -> Run:
         staged=staged,
         chains=Chains(results / "train", train_seeds(config["train"])),
     )
+
+
+@contextlib.contextmanager
+def _load_messages() -> Iterator[None]:
+    """The inventory's and the clip listing's INFO lines on the terminal during the load only:
+    the handler and the levels are put back after it, so a process that loads more than once (a
+    test session) neither repeats lines nor keeps writing to a stream that has closed."""
+    handler = logging.StreamHandler()
+    loggers = [logging.getLogger(name) for name in ("mersemi.inventory", "mersemi.clips")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.INFO)
+        log.addHandler(handler)
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.removeHandler(handler)
+            log.setLevel(level)
 
 
 def _claim(results: Path) -> ResultsLock:
