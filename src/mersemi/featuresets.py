@@ -116,7 +116,8 @@ def trained_sets(config: Mapping, sets: Mapping[str, FeatureSet]) -> dict[str, s
             )
         if sets[name].modality != modality:
             raise InputError(
-                f"train.features: {modality}={name!r} is a {sets[name].modality} feature set"
+                f"train.features: {modality}={name!r} is a set of modality "
+                f"{sets[name].modality}, not {modality}"
             )
         found[modality] = name
     return found

@@ -12,8 +12,9 @@ fill. A user error stops the load with one line and the CLI's exit code
 
 `Chains` holds the training chains' paths and the train rules' `{seed}` wildcard, and builds
 the fine-tuning steps' inputs. `FeatureSets` holds the feature sets' paths, `{set}` wildcards
-and `--params` (mersemi.featuresets: the config's `features:` and `train.features`). The other names are what the rules format into their paths
-and `--params` (the shard file stem, code digests, stage and variant names, the options).
+and `--params` (mersemi.featuresets: the config's `features:` and `train.features`). The
+other names are what the rules format into their paths and `--params` (the shard file stem,
+code digests, stage and variant names, the options).
 (Snakemake's linter wants no function beside rules, so the rule files' helpers live here or in
 common.smk.)
 """
