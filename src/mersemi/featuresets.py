@@ -5,9 +5,10 @@
         modality: visual | acoustic | text   # null or absent: the set's name (visual, ...)
         params: {...}                        # that stage's options; absent: extract.<modality>
 
-Each set is its own branch of the DAG (`mersemi.workflow.FeatureSets`): the stage of its
-modality per shard, with the set's params as `--params` (`extract.recipe` filled in unless the
-set names its own `recipe`), merged into `features/<set>.h5`. The params are passed through
+Each set is its own branch of the DAG (`FeatureSets`, which the rules read as
+`Run.feature_sets`): the stage of its modality per shard, with the set's params as `--params`
+(`extract.recipe` filled in unless the set names its own `recipe`), merged into
+`features/<set>.h5`. The params are passed through
 to the stage's CLI, so a stage's new options work in a set without this module knowing them;
 the load checks them with the stage's own declarations. With `features:` absent the sets are
 today's three, `visual`, `acoustic` and `text`, each reading its `extract.<modality>` section,
@@ -22,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from .errors import InputError
@@ -128,11 +130,80 @@ def check_feature_sets(config: Mapping) -> None:
     trained_sets(config, feature_sets(config))
 
 
+@dataclass(frozen=True)
+class FeatureSets:
+    """The feature sets as the rules read them: a set's shards are root/<set>/shard-K.h5
+    (its modality's extraction rule, `{set}` wildcard), merged into root/<set>.h5; its model
+    check is checks/<modality>.txt for a set named after its modality (today's three), else
+    checks/<modality>/<set>.txt (check_models' `{stage}{set_suffix}`: the stage stays the
+    wildcard its shell line names)."""
+
+    root: Path  # results/features
+    checks: Path  # results/checks
+    extract: Mapping  # the config's `extract:` (the other stages' checks)
+    sets: Mapping[str, FeatureSet]
+    trained: Mapping[str, str]  # modality -> the set training reads (train.features)
+
+    @classmethod
+    def of(cls, config: Mapping, results: Path) -> FeatureSets:
+        sets = feature_sets(config)
+        extract = config.get("extract") or {}
+        return cls(results / "features", results / "checks", extract, sets,
+                   trained_sets(config, sets))  # fmt: skip
+
+    def names(self, modality: str | None = None) -> list[str]:
+        """The sets of `modality` (every set for None), in config order."""
+        return [n for n, s in self.sets.items() if modality in (None, s.modality)]
+
+    def wildcard(self, modality: str | None = None) -> str:
+        """The `{set}` wildcard's constraint: the sets of `modality` (every set for None). A
+        group, never empty: training names a set of each modality (train.features)."""
+        return "(?:" + "|".join(map(re.escape, self.names(modality))) + ")"
+
+    def folder(self, name: str) -> Path:
+        """A set's per-shard files (and their reasons sidecars)."""
+        return self.root / name
+
+    def merged(self, name: str) -> Path:
+        return self.root / f"{name}.h5"
+
+    @property
+    def trained_files(self) -> dict[str, Path]:
+        """The merged files training reads, by modality (acoustic, visual, text)."""
+        return {m: self.merged(self.trained[m]) for m in ("acoustic", "visual", "text")}
+
+    def _suffix(self, name: str) -> str:
+        return "" if name == self.sets[name].modality else f"/{name}"
+
+    def check(self, wc) -> Path:
+        """Input function of an extraction job: its set's model check (check_models)."""
+        return self.checks / f"{self.sets[wc.set].modality}{self._suffix(wc.set)}.txt"
+
+    @property
+    def check_wildcard(self) -> str:
+        """check_models' `{set_suffix}` constraint: empty (a stage, or a set named after its
+        modality) or /<set>."""
+        suffixes = {"", *(self._suffix(n) for n in self.sets)}
+        return "(?:" + "|".join(map(re.escape, sorted(suffixes))) + ")"
+
+    def section(self, name: str) -> dict:
+        """A set's `--params` object (`recipe` filled in; the rules pass it as_json)."""
+        return self.sets[name].params
+
+    def check_section(self, wc) -> dict:
+        """The params a check_models job checks: its set's (`{stage}{set_suffix}` naming a
+        set), else the stage's section of `extract:`."""
+        if wc.stage in MODALITIES:
+            return self.section(wc.set_suffix.removeprefix("/") or wc.stage)
+        return stage_section(self.extract, wc.stage)
+
+
 __all__ = [
     "DEFAULT_SETS",
     "MODALITIES",
     "FeatureSet",
     "FeatureSetOptions",
+    "FeatureSets",
     "TrainFeatures",
     "check_feature_sets",
     "feature_sets",

@@ -11,9 +11,9 @@ fill. A user error stops the load with one line and the CLI's exit code
 (errors.report_error: bad input 2, a full disk 3, a read-only or forbidden folder 4).
 
 `Chains` holds the training chains' paths and the train rules' `{seed}` wildcard, and builds
-the fine-tuning steps' inputs. `FeatureSets` holds the feature sets' paths, `{set}` wildcards
-and `--params` (mersemi.featuresets: the config's `features:` and `train.features`). The
-other names are what the rules format into their paths and `--params` (the shard file stem,
+the fine-tuning steps' inputs. `Run.feature_sets` (mersemi.featuresets.FeatureSets) holds the
+feature sets' paths, `{set}` wildcards and params (the config's `features:`, `train.features`).
+The other names are what the rules format into their paths and `--params` (the shard file stem,
 code digests, stage and variant names, the options).
 (Snakemake's linter wants no function beside rules, so the rule files' helpers live here or in
 common.smk.)
@@ -40,7 +40,7 @@ from .configcheck import check_config, check_schema, typed_overrides
 from .errors import InputError, one_line, report_error
 from .extract.cli import STAGES
 from .extract.common import stage_section
-from .featuresets import MODALITIES, FeatureSet, feature_sets, trained_sets
+from .featuresets import FeatureSets
 from .inventory import Inventory, read_inventory, update_inventory
 from .manifest import label_clips
 from .runlock import ResultsLock, check_writable, claim
@@ -306,75 +306,3 @@ def finetune_flags(wc, input) -> str:
         for key in ("pretrained", "init", "pseudo")
         if key in input.keys()  # noqa: SIM118 - a Namedlist: `in` tests its values
     )
-
-
-@dataclass(frozen=True)
-class FeatureSets:
-    """The feature sets as the rules read them: a set's shards are root/<set>/shard-K.h5
-    (its modality's extraction rule, `{set}` wildcard), merged into root/<set>.h5; its model
-    check is checks/<modality>.txt for a set named after its modality (today's three), else
-    checks/<modality>/<set>.txt (check_models' `{stage}{set_suffix}`: the stage stays the
-    wildcard its shell line names)."""
-
-    root: Path  # results/features
-    checks: Path  # results/checks
-    extract: Mapping  # the config's `extract:` (the other stages' checks)
-    sets: Mapping[str, FeatureSet]
-    trained: Mapping[str, str]  # modality -> the set training reads (train.features)
-
-    @classmethod
-    def of(cls, config: Mapping, results: Path) -> FeatureSets:
-        sets = feature_sets(config)
-        extract = config.get("extract") or {}
-        return cls(results / "features", results / "checks", extract, sets,
-                   trained_sets(config, sets))  # fmt: skip
-
-    def names(self, modality: str | None = None) -> list[str]:
-        """The sets of `modality` (every set for None), in config order."""
-        return [n for n, s in self.sets.items() if modality in (None, s.modality)]
-
-    def wildcard(self, modality: str | None = None) -> str:
-        """The `{set}` wildcard's constraint: the sets of `modality` (every set for None). A
-        group, never empty: training names a set of each modality (train.features)."""
-        return "(?:" + "|".join(map(re.escape, self.names(modality))) + ")"
-
-    def folder(self, name: str) -> Path:
-        """A set's per-shard files (and their reasons sidecars)."""
-        return self.root / name
-
-    def merged(self, name: str) -> Path:
-        return self.root / f"{name}.h5"
-
-    @property
-    def trained_files(self) -> dict[str, Path]:
-        """The merged files training reads, by modality (acoustic, visual, text)."""
-        return {m: self.merged(self.trained[m]) for m in ("acoustic", "visual", "text")}
-
-    def _suffix(self, name: str) -> str:
-        return "" if name == self.sets[name].modality else f"/{name}"
-
-    def check(self, wc) -> Path:
-        """Input function of an extraction job: its set's model check (check_models)."""
-        return self.checks / f"{self.sets[wc.set].modality}{self._suffix(wc.set)}.txt"
-
-    @property
-    def check_wildcard(self) -> str:
-        """check_models' `{set_suffix}` constraint: empty (a stage, or a set named after its
-        modality) or /<set>."""
-        suffixes = {"", *(self._suffix(n) for n in self.sets)}
-        return "(?:" + "|".join(map(re.escape, sorted(suffixes))) + ")"
-
-    def section(self, name: str) -> dict:
-        """A set's `--params` object (`recipe` filled in)."""
-        return self.sets[name].params
-
-    def params(self, wc) -> str:
-        """Params function of an extraction job: its set's `--params` JSON."""
-        return as_json(self.section(wc.set))
-
-    def check_section(self, wc) -> dict:
-        """The params a check_models job checks: its set's (`{stage}{set_suffix}` naming a
-        set), else the stage's section of `extract:`."""
-        if wc.stage in MODALITIES:
-            return self.section(wc.set_suffix.removeprefix("/") or wc.stage)
-        return stage_section(self.extract, wc.stage)

@@ -78,7 +78,7 @@ EXTRACT = config["extract"]
 MODELS = config["models"]
 TINY_MODELS = Path(MODELS["tiny_dir"]) / "models.json"
 FEATURES = RESULTS / "features"
-# The feature sets (mersemi.workflow.FeatureSets): paths, `{set}` wildcards, `--params`.
+# The feature sets (mersemi.featuresets.FeatureSets): paths, `{set}` wildcards, params.
 FEATURE_SETS = RUN.feature_sets
 # Model paths per stage (params keys), tracked as inputs so a missing one fails early.
 MODEL_KEYS = ("checkpoint", "model_config", "model_dir")

@@ -65,7 +65,7 @@ if MODELS["tiny"]:
 # Before any extraction job: can each stage, and each feature set, load its model and tools?
 # Runs on the login node (localrule) and prints its table to the terminal as well as the log.
 # checks/<stage>.txt, and checks/<modality>/<set>.txt for a set not named after its modality
-# (`{set_suffix}`: mersemi.workflow.FeatureSets).
+# (`{set_suffix}`: mersemi.featuresets.FeatureSets).
 rule check_models:
     input:
         lambda wc: model_inputs(FEATURE_SETS.check_section(wc)),

@@ -28,7 +28,7 @@ rule visual:
         mem_mb=8000,
         runtime=120,
     params:
-        p=FEATURE_SETS.params,
+        p=lambda wc: as_json(FEATURE_SETS.section(wc.set)),
         code=code_digest("mersemi.extract.visual"),
     shell:
         "python -m mersemi extract visual --shard {input.shard:q} --faces {input.faces:q} --out {output:q}"
@@ -57,7 +57,7 @@ rule acoustic:
         mem_mb=8000,
         runtime=120,
     params:
-        p=FEATURE_SETS.params,
+        p=lambda wc: as_json(FEATURE_SETS.section(wc.set)),
         code=code_digest("mersemi.extract.acoustic"),
     shell:
         "python -m mersemi extract acoustic --shard {input.shard:q} --audio-index {input.audio:q}"
@@ -86,7 +86,7 @@ rule text:
         mem_mb=40000,
         runtime=120,
     params:
-        p=FEATURE_SETS.params,
+        p=lambda wc: as_json(FEATURE_SETS.section(wc.set)),
         code=code_digest("mersemi.extract.text"),
     shell:
         "python -m mersemi extract text --shard {input.shard:q} --transcripts {input.transcripts:q}"
