@@ -1,5 +1,6 @@
 # Training: pretraining, baseline, step 1, pseudo labels, step 2, voting, ablations.
-# Every step reads the merged features of the sets `train.features` names; `{variant}` is the full method or one ablation.
+# Every step reads the merged features of the sets `train.features` names; `{variant}` is the
+# full method or one ablation.
 # One chain per seed of `train.seeds` (the `{seed}` wildcard: run_path), so
 # Table 1 can report mean ± std over seeds.
 # The chains' paths (run_path) and Table 1 are read by report.smk too, included after this file.
