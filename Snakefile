@@ -47,3 +47,4 @@ rule all:
         rules.ablations.output,
         rules.report.output,
         rules.plots.output,
+        ALL_FEATURES,

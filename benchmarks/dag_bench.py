@@ -8,6 +8,10 @@ time, the jobs planned per rule and the clips the planned extraction jobs would 
 (the rows of their shard files). Each edit is undone before the next. Writes
 benchmarks/results/dag_bench.json and prints a Markdown table (the README's).
 
+`--sets-per-modality N` plans N feature sets per modality (config `features:`; the first of
+each is today's set, the others `<modality>_2`, ... with the same stage params), and adds two
+edits: a set added to the finished run, and one added set's params changed.
+
 First, what the first inventory of such a tree costs with real bytes: the fingerprint hashes
 every file whose stat is new. It times `update_inventory` on a sample of `--clip-kb` random
 files (warm, just written; and cold, after dropping the page cache where the machine allows)
@@ -15,6 +19,7 @@ and scales the time per clip to the whole tree; a second load (stat cache) reads
 
     PYTHONPATH=src python benchmarks/dag_bench.py [--shards 240] [--labeled 5030]
         [--unlabeled 115595] [--sample 2000] [--clip-kb 363] [--inventory-only]
+        [--sets-per-modality 2]
 """
 
 import argparse
@@ -33,6 +38,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("neutral", "angry", "happy", "sad", "worried", "surprise")
 EXTRACTION = ("faces", "audio", "asr", "visual", "acoustic", "text")
+MODALITIES = ("visual", "acoustic", "text")
+
+
+def feature_sets(extract: dict, per_modality: int) -> dict:
+    """`per_modality` sets of each modality: today's (its extract section) and copies of it."""
+    sets = {m: {"modality": m} for m in MODALITIES}
+    for k in range(2, per_modality + 1):
+        for m in MODALITIES:
+            sets[f"{m}_{k}"] = {"modality": m, "params": dict(extract.get(m) or {})}
+    return sets
 
 
 def make_tree(root: Path, n_labeled: int, n_unlabeled: int) -> dict:
@@ -160,8 +175,13 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=2000, help="clips of real bytes hashed")
     ap.add_argument("--clip-kb", type=int, default=363, help="size of each (the probe's clip)")
     ap.add_argument("--inventory-only", action="store_true", help="skip the DAG plans")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "dag_bench.json"))
+    ap.add_argument("--sets-per-modality", type=int, default=1, help="feature sets of each")
+    ap.add_argument("--out", help="default benchmarks/results/dag_bench[_sets<N>].json")
     args = ap.parse_args()
+    sets = args.sets_per_modality
+    args.out = args.out or str(
+        REPO / "benchmarks" / "results" / f"dag_bench{f'_sets{sets}' if sets > 1 else ''}.json"
+    )
     total = args.labeled + args.unlabeled
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,6 +199,8 @@ def main() -> None:
         cfg["data"] = {"columns": cfg["data"]["columns"], **data}
         cfg["shards"] = args.shards
         cfg["results"] = str(tmp / "results")
+        if sets > 1:
+            cfg["features"] = feature_sets(cfg["extract"], sets)
         run = Run(tmp, cfg)
         first, first_s, _ = run.plan()
         run.touch_all()
@@ -211,6 +233,22 @@ def main() -> None:
                 edited["extract"]["text"]["max_tokens"] = 64
             run.write_config(edited)
 
+        def set_added(on: bool):
+            edited = yaml.safe_load(yaml.safe_dump(cfg))
+            if on:
+                edited["features"] = edited.get("features") or feature_sets(cfg["extract"], 1)
+                edited["features"]["visual_new"] = {
+                    "modality": "visual",
+                    "params": {**cfg["extract"]["visual"], "batch_size": 32},
+                }
+            run.write_config(edited)
+
+        def set_params(on: bool):
+            edited = yaml.safe_load(yaml.safe_dump(cfg))
+            if on:
+                edited["features"]["acoustic_2"]["params"]["chunk_seconds"] = 5
+            run.write_config(edited)
+
         label = ("sample_00000000,neutral", "sample_00000000,happy")
         text = (f"sample_{first_unl:08d},句子{first_unl}", f"sample_{first_unl:08d},改过的句子")
         edits = {
@@ -225,7 +263,13 @@ def main() -> None:
             "100 clips added": (add, undo_add),
             "100 clips removed": (remove, undo_remove),
             "one stage's params changed (text)": (lambda: params(True), lambda: params(False)),
+            "one feature set added (visual)": (lambda: set_added(True), lambda: set_added(False)),
         }
+        if sets > 1:
+            edits["one set's params changed (acoustic_2)"] = (
+                lambda: set_params(True),
+                lambda: set_params(False),
+            )
         results = {}
         for what, (apply, undo) in edits.items():
             saved = tmp / "saved"
@@ -252,6 +296,7 @@ def main() -> None:
     result = {
         "clips": args.labeled + args.unlabeled,
         "shards": args.shards,
+        "sets_per_modality": sets,
         "full_run": {"plan_s": round(first_s, 1), "jobs": sum(first.values())},
         "first_inventory": inventory,
         "edits": results,
@@ -260,8 +305,8 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     full = result["full_run"]
-    print(f"\n{result['clips']} clips, {args.shards} shards; full DAG: {full['jobs']} jobs planned "
-          f"in {full['plan_s']} s\n")  # fmt: skip
+    print(f"\n{result['clips']} clips, {args.shards} shards, {sets} feature set(s) per modality; "
+          f"full DAG: {full['jobs']} jobs planned in {full['plan_s']} s\n")  # fmt: skip
     print("| edit | plan (s) | extraction jobs | clips extracted per stage | other jobs |")
     print("|---|---|---|---|---|")
     for what, r in results.items():

@@ -24,6 +24,7 @@ import yaml
 from .errors import InputError, shorten
 from .extract.cli import STAGES, stage_module
 from .extract.common import RECIPE_STAGES, stage_section
+from .featuresets import check_feature_sets
 from .params import AT_LEAST_1, option, option_error, parse_params
 from .train.params import check_train_config
 
@@ -141,7 +142,8 @@ class Layout:
 def check_config(config: dict) -> None:
     """Raise InputError naming the section and key of the first bad value: the top-level
     options, the section-wide `extract.recipe` (by the stages' `recipe` declaration), every
-    extraction stage's section and every training job's."""
+    extraction stage's section, every feature set (`features:`, each set's params by its
+    stage) and `train.features`, and every training job's section."""
     parse_params(Layout, {k: config[k] for k in ("shards",) if k in config}, "config")
     extract = config.get("extract") or {}
     if "recipe" in extract:
@@ -151,6 +153,7 @@ def check_config(config: dict) -> None:
     for stage in STAGES:
         section = stage_section(extract, stage)
         parse_params(stage_module(stage).Params, section, f"extract.{stage}")
+    check_feature_sets(config)
     check_train_config(config.get("train") or {})
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .extract.cli import STAGES, stage_module
 from .extract.common import StageParams
+from .featuresets import FeatureSetOptions, TrainFeatures
 from .params import Range, choices, field_default
 from .train import params as train
 
@@ -35,6 +36,8 @@ DOCS = [Path(__file__).resolve().parents[2] / "docs" / n for n in ("extraction.m
 TABLES: dict[str, tuple[type, dict[str, dict]]] = {
     "extract.common": (StageParams, {}),
     **{stage: (stage_module(stage).Params, {}) for stage in STAGES},
+    "features": (FeatureSetOptions, {}),
+    "train.features": (TrainFeatures, {}),
     "train.common": (train.Common, {}),
     "train.model": (train.ModelParams, {}),
     "train.nee": (train.NEEParams, {}),

@@ -11,8 +11,10 @@ fill. A user error stops the load with one line and the CLI's exit code
 (errors.report_error: bad input 2, a full disk 3, a read-only or forbidden folder 4).
 
 `Chains` holds the training chains' paths and the train rules' `{seed}` wildcard, and builds
-the fine-tuning steps' inputs. The other names are what the rules format into their paths
-and `--params` (the shard file stem, code digests, stage and variant names, the options).
+the fine-tuning steps' inputs. `Run.feature_sets` (mersemi.featuresets.FeatureSets) holds the
+feature sets' paths, `{set}` wildcards and params (the config's `features:`, `train.features`).
+The other names are what the rules format into their paths and `--params` (the shard file stem,
+code digests, stage and variant names, the options).
 (Snakemake's linter wants no function beside rules, so the rule files' helpers live here or in
 common.smk.)
 """
@@ -38,6 +40,7 @@ from .configcheck import check_config, check_schema, typed_overrides
 from .errors import InputError, one_line, report_error
 from .extract.cli import STAGES
 from .extract.common import stage_section
+from .featuresets import FeatureSets
 from .inventory import Inventory, read_inventory, update_inventory
 from .manifest import label_clips
 from .runlock import ResultsLock, check_writable, claim
@@ -105,6 +108,7 @@ class Run:
     stage_dir: Path | None
     staged: frozenset[str]
     chains: Chains  # results/train, one chain per seed of train.seeds
+    feature_sets: FeatureSets  # results/features, one branch per set of `features:`
 
     def inventory_file(self, name: str) -> Path:
         """An inventory file as the rules read it: the staged copy where this load staged one."""
@@ -150,6 +154,7 @@ def load_run(config: dict, main_process: bool) -> Run:
         stage_dir=stage_dir,
         staged=staged,
         chains=Chains(results / "train", train_seeds(config["train"])),
+        feature_sets=FeatureSets.of(config, results),
     )
 
 

@@ -78,16 +78,21 @@ EXTRACT = config["extract"]
 MODELS = config["models"]
 TINY_MODELS = Path(MODELS["tiny_dir"]) / "models.json"
 FEATURES = RESULTS / "features"
+# The feature sets (mersemi.featuresets.FeatureSets): paths, `{set}` wildcards, params.
+FEATURE_SETS = RUN.feature_sets
 # Model paths per stage (params keys), tracked as inputs so a missing one fails early.
 MODEL_KEYS = ("checkpoint", "model_config", "model_dir")
 
 
-def model_inputs(stage):
-    """The files a stage's model is read from: the tiny-model index when the workflow writes
-    the tiny models itself, else the configured paths."""
+def model_inputs(section):
+    """The files a model is read from (`section`: a stage's name, or a feature set's params):
+    the tiny-model index when the workflow writes the tiny models itself, else the configured
+    paths."""
     if MODELS["tiny"]:
         return [TINY_MODELS]
-    return [EXTRACT[stage][k] for k in MODEL_KEYS if EXTRACT[stage].get(k)]
+    if isinstance(section, str):
+        section = EXTRACT.get(section) or {}
+    return [section[k] for k in MODEL_KEYS if section.get(k)]
 
 
 def stage_params(stage, **extra):

@@ -62,23 +62,26 @@ if MODELS["tiny"]:
             "python -m mersemi models tiny --out {params.out:q} 2> {log:q}"
 
 
-# Before any extraction job: can each stage load its model and tools? Runs on the login node
-# (localrule) and prints its table to the terminal as well as the log.
+# Before any extraction job: can each stage, and each feature set, load its model and tools?
+# Runs on the login node (localrule) and prints its table to the terminal as well as the log.
+# checks/<stage>.txt, and checks/<modality>/<set>.txt for a set not named after its modality
+# (`{set_suffix}`: mersemi.featuresets.FeatureSets).
 rule check_models:
     input:
-        lambda wc: model_inputs(wc.stage),
+        lambda wc: model_inputs(FEATURE_SETS.check_section(wc)),
     output:
-        CHECKS / "{stage}.txt",
+        CHECKS / "{stage}{set_suffix}.txt",
     log:
-        LOGS / "checks" / "{stage}.log",
+        LOGS / "checks" / "{stage}{set_suffix}.log",
     wildcard_constraints:
         stage="|".join(STAGES),
+        set_suffix=FEATURE_SETS.check_wildcard,
     priority: 100
     localrule: True
     conda:
         "../../envs/models.yaml"
     params:
-        p=lambda wc: stage_params(wc.stage),
+        p=lambda wc: as_json(FEATURE_SETS.check_section(wc)),
         code=lambda wc: code_digest(
             "mersemi.checkmodels", f"mersemi.extract.{wc.stage}"
         ),

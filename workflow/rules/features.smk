@@ -1,18 +1,25 @@
-# Features per shard (CLIP-L, Chinese-HuBERT-Large, LLM), then merged per modality.
+# Feature sets (config `features:`; default: visual, acoustic, text from `extract:`): each set
+# is extracted per shard by its modality's rule (`{set}` wildcard: the sets of that modality),
+# with the set's params, then merged into features/<set>.h5. Training reads the sets that
+# `train.features` names (train.smk). ASR and the transcripts are shared by every text set.
+# Every set's merged file (rule all): adding a set to a finished run extracts that set only.
+ALL_FEATURES = [FEATURE_SETS.merged(name) for name in FEATURE_SETS.names()]
 
 
 rule visual:
     input:
-        check=CHECKS / "visual.txt",
+        check=FEATURE_SETS.check,
         shard=SHARD_CSV,
         faces=rules.faces.output[0],
-        models=model_inputs("visual"),
+        models=lambda wc: model_inputs(FEATURE_SETS.section(wc.set)),
     output:
-        per_shard(FEATURES / "visual", ".h5"),
+        per_shard(FEATURES / "{set}", ".h5"),
     log:
-        per_shard(LOGS / "visual", ".log"),
+        per_shard(LOGS / "{set}", ".log"),
     benchmark:
-        per_shard(BENCH / "visual", ".tsv")
+        per_shard(BENCH / "{set}", ".tsv")
+    wildcard_constraints:
+        set=FEATURE_SETS.wildcard("visual"),
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -21,7 +28,7 @@ rule visual:
         mem_mb=8000,
         runtime=120,
     params:
-        p=stage_params("visual"),
+        p=lambda wc: as_json(FEATURE_SETS.section(wc.set)),
         code=code_digest("mersemi.extract.visual"),
     shell:
         "python -m mersemi extract visual --shard {input.shard:q} --faces {input.faces:q} --out {output:q}"
@@ -30,16 +37,18 @@ rule visual:
 
 rule acoustic:
     input:
-        check=CHECKS / "acoustic.txt",
+        check=FEATURE_SETS.check,
         shard=SHARD_CSV,
         audio=rules.audio.output.index,
-        models=model_inputs("acoustic"),
+        models=lambda wc: model_inputs(FEATURE_SETS.section(wc.set)),
     output:
-        per_shard(FEATURES / "acoustic", ".h5"),
+        per_shard(FEATURES / "{set}", ".h5"),
     log:
-        per_shard(LOGS / "acoustic", ".log"),
+        per_shard(LOGS / "{set}", ".log"),
     benchmark:
-        per_shard(BENCH / "acoustic", ".tsv")
+        per_shard(BENCH / "{set}", ".tsv")
+    wildcard_constraints:
+        set=FEATURE_SETS.wildcard("acoustic"),
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -48,7 +57,7 @@ rule acoustic:
         mem_mb=8000,
         runtime=120,
     params:
-        p=stage_params("acoustic"),
+        p=lambda wc: as_json(FEATURE_SETS.section(wc.set)),
         code=code_digest("mersemi.extract.acoustic"),
     shell:
         "python -m mersemi extract acoustic --shard {input.shard:q} --audio-index {input.audio:q}"
@@ -57,16 +66,18 @@ rule acoustic:
 
 rule text:
     input:
-        check=CHECKS / "text.txt",
+        check=FEATURE_SETS.check,
         shard=SHARD_CSV,
         transcripts=rules.transcripts.output[0],
-        models=model_inputs("text"),
+        models=lambda wc: model_inputs(FEATURE_SETS.section(wc.set)),
     output:
-        per_shard(FEATURES / "text", ".h5"),
+        per_shard(FEATURES / "{set}", ".h5"),
     log:
-        per_shard(LOGS / "text", ".log"),
+        per_shard(LOGS / "{set}", ".log"),
     benchmark:
-        per_shard(BENCH / "text", ".tsv")
+        per_shard(BENCH / "{set}", ".tsv")
+    wildcard_constraints:
+        set=FEATURE_SETS.wildcard("text"),
     conda:
         "../../envs/models.yaml"
     threads: 2
@@ -75,7 +86,7 @@ rule text:
         mem_mb=40000,
         runtime=120,
     params:
-        p=stage_params("text"),
+        p=lambda wc: as_json(FEATURE_SETS.section(wc.set)),
         code=code_digest("mersemi.extract.text"),
     shell:
         "python -m mersemi extract text --shard {input.shard:q} --transcripts {input.transcripts:q}"
@@ -84,14 +95,14 @@ rule text:
 
 rule merge_features:
     input:
-        shards=expand(per_shard(FEATURES / "{{modality}}", ".h5"), shard=SHARDS),
+        shards=expand(per_shard(FEATURES / "{{set}}", ".h5"), shard=SHARDS),
         clips=CLIPS,
     output:
-        FEATURES / "{modality}.h5",
+        FEATURES / "{set}.h5",
     log:
-        LOGS / "merge" / "{modality}.log",
+        LOGS / "merge" / "{set}.log",
     wildcard_constraints:
-        modality="visual|acoustic|text",
+        set=FEATURE_SETS.wildcard(),
     conda:
         "../../envs/media.yaml"
     params:

@@ -104,7 +104,8 @@ rule plots:
         "../../envs/train.yaml"
     params:
         reasons=" ".join(
-            shell_quote(f"{m}={FEATURES / m}") for m in ("visual", "acoustic", "text")
+            shell_quote(f"{m}={FEATURE_SETS.folder(FEATURE_SETS.trained[m])}")
+            for m in ("visual", "acoustic", "text")
         ),
         code=code_digest("mersemi.report.plots"),
     shell:

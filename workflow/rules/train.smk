@@ -1,5 +1,6 @@
 # Training: pretraining, baseline, step 1, pseudo labels, step 2, voting, ablations.
-# Every step reads the merged features; `{variant}` is the full method or one ablation.
+# Every step reads the merged features of the sets `train.features` names; `{variant}` is the
+# full method or one ablation.
 # One chain per seed of `train.seeds` (the `{seed}` wildcard: run_path), so
 # Table 1 can report mean ± std over seeds.
 # The chains' paths (run_path) and Table 1 are read by report.smk too, included after this file.
@@ -11,7 +12,8 @@ CHAINS = RUN.chains
 TRAIN_SEEDS = CHAINS.seeds
 run_path = CHAINS.path  # run_path("full", "step2", seed=SEED): the rule's own chain
 seed_of = CHAINS.seed_of  # a train job's seed, from its `{seed}` wildcard
-FEATURE_FILES = {m: FEATURES / f"{m}.h5" for m in ("acoustic", "visual", "text")}
+# The merged feature file of each modality, from the set `train.features` names for it.
+FEATURE_FILES = FEATURE_SETS.trained_files
 TRAIN_CODE = code_digest("mersemi.train.cli")
 
 VOTED = ("step2", "vote", "metrics.json")
