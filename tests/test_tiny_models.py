@@ -75,7 +75,7 @@ def test_models_tiny_command_loads_through_the_stage_loaders(tmp_path, capsys):
     assert main(["models", "tiny", "--out", str(tmp_path / "m")]) == 0
     params = json.loads((tmp_path / "m" / "models.json").read_text("utf-8"))
     assert json.loads(capsys.readouterr().out) == params
-    assert set(params) == {"acoustic", "asr", "text", "visual"}
+    assert set(params) == {"acoustic", "asr", "text", "visual", "zoo"}
     for key, value in params["visual"].items():
         if key != "model_name":
             assert (tmp_path / "m" / "clip") in Path(value).parents, value
@@ -85,4 +85,33 @@ def test_models_tiny_command_loads_through_the_stage_loaders(tmp_path, capsys):
     assert isinstance(rec.recognize(np.zeros(16000, np.float32)), str)
     emb = TextEmbedder(text.Params(**params["text"]))
     assert emb.embed(["你好"])[0].shape == (1, 32)
+    # the zoo: one more family per modality, each a `features:` entry (config.zoo.yaml)
+    zoo = params["zoo"]
+    assert {k: v["modality"] for k, v in zoo.items()} == {
+        "wavlm": "acoustic", "dinov2": "visual", "bert": "text",
+    }  # fmt: skip
+    wavlm = SpeechEmbedder(acoustic.Params(**zoo["wavlm"]["params"]))
+    assert wavlm.embed([np.zeros(16000, np.float32)]).shape == (1, 24)
+    bert = TextEmbedder(text.Params(**zoo["bert"]["params"]))
+    assert bert.embed(["你好"])[0].shape == (1, 48)
+    assert (Path(zoo["dinov2"]["params"]["checkpoint"]) / "preprocessor_config.json").is_file()
     assert not list((tmp_path / "m").glob(".*"))  # no temp folders left behind
+    assert not list((tmp_path / "m" / "zoo").glob(".*"))
+
+
+def test_zoo_writers_are_deterministic_and_their_tokenizer_covers_the_demo(tmp_path):
+    from transformers import AutoTokenizer
+
+    from mersemi.demo.tiny.zoo import WRITERS
+    from mersemi.demo.videos import TEMPLATES
+
+    for name, write in WRITERS.items():
+        a, b = write(tmp_path / "a" / name), write(tmp_path / "b" / name)
+        f = "model.safetensors"
+        assert _digest(a / f) == _digest(b / f), name
+    tok = AutoTokenizer.from_pretrained(tmp_path / "a" / "bert")
+    for template in (t for ts in TEMPLATES.values() for t in ts):
+        ids = tok(template.format(who="老王", what="那封信"))["input_ids"]
+        assert tok.unk_token_id not in ids, template
+    ids = tok("今天天气真好")["input_ids"]  # MERTools' probe: [CLS] 6 characters [SEP]
+    assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id and len(ids) == 8

@@ -114,3 +114,11 @@ rule merge_features:
         "python -m mersemi store merge {input.shards:q} --inventory {params.inventory:q}"
         " --shard-ids {params.ids:q} --out {output:q}"
         " 2> {log:q}"
+
+
+# `snakemake features`: every set's merged file and nothing after it (no training), e.g. to
+# compare feature sets first (config.zoo.yaml, docs/demo.md).
+rule features:
+    input:
+        ALL_FEATURES,
+    localrule: True

@@ -5,6 +5,9 @@ Layout (each folder is exactly what the matching stage's params point at):
   DIR/wenet/    WeNet runtime (final.zip, units.txt) -> asr       model_dir
   DIR/llm/      transformers causal LM + tokenizer   -> text      model_dir
   DIR/clip/     open_clip config + checkpoint        -> visual    (see models.json)
+  DIR/zoo/      one more family per modality (demo/tiny/zoo.py: WavLM, DINOv2, BERT), for
+                config.zoo.yaml's extra feature sets; models.json's `zoo` holds each as a
+                `features:` entry (modality, params)
   DIR/models.json  the params of each stage for these models; written last, so its presence
                    means every model is complete (the file a workflow rule tracks).
 Every model is randomly initialised from `--seed`, so the output is the same on every run.
@@ -41,6 +44,7 @@ def write_tiny_models(out: str | Path, seed: int = 0) -> dict:
     from .hubert import write_tiny_hubert
     from .llm import write_tiny_llm
     from .wenet import write_tiny_wenet
+    from .zoo import MODALITY, WRITERS
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,6 +62,14 @@ def write_tiny_models(out: str | Path, seed: int = 0) -> dict:
         k: v.replace(tmp_clip, str(out / "clip")) if isinstance(v, str) else v
         for k, v in dict(clip).items()
     }
+    # Every writer seeds torch itself: the four above are byte for byte what they were.
+    zoo = out / "zoo"
+    zoo.mkdir(exist_ok=True)
+    params["zoo"] = {}
+    for name, writer in WRITERS.items():
+        _write_dir(zoo / name, lambda d, w=writer: w(d, seed))
+        key = "checkpoint" if MODALITY[name] == "visual" else "model_dir"
+        params["zoo"][name] = {"modality": MODALITY[name], "params": {key: str(zoo / name)}}
     with atomic_path(out / "models.json") as tmp:
         tmp.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
     log.info("tiny models (seed %d) in %s: %s", seed, out, ", ".join(sorted(params)))
@@ -69,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     msub = p.add_subparsers(dest="models_command", required=True)
     t = msub.add_parser(
         "tiny",
-        help="write tiny random models in the real formats (HuBERT, WeNet, LLM, CLIP)",
+        help="write tiny random models in the real formats (HuBERT, WeNet, LLM, CLIP; WavLM, "
+        "DINOv2, BERT)",
         description=__doc__.splitlines()[0],
     )
     t.add_argument("--out", required=True, help="output folder (one subfolder per model)")

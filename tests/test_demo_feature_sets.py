@@ -1,0 +1,106 @@
+"""End to end: config.zoo.yaml, the demo with two feature sets per modality, through
+`snakemake features` (every set's merged HDF5, no training) in a temp dir.
+
+The default demo's three sets plus one more encoder family each (the tiny WavLM, DINOv2 and
+BERT of `mersemi models tiny`): six files, each with its modality, dim and family; ASR decodes
+once for both text sets.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+import yaml
+
+from mersemi.demo.tiny.zoo import HIDDEN_SIZE
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+# set -> (modality, dim, family recorded in the file's params attr)
+SETS = {
+    "visual": ("visual", 32, None),
+    "acoustic": ("acoustic", 32, "hubert"),
+    "text": ("text", 32, "causal"),
+    "dinov2": ("visual", HIDDEN_SIZE["dinov2"], "dinov2"),
+    "wavlm": ("acoustic", HIDDEN_SIZE["wavlm"], "wavlm"),
+    "bert": ("text", HIDDEN_SIZE["bert"], "encoder"),
+}
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("zoo")
+    shutil.copy(REPO / "config.zoo.yaml", workdir)
+    config = yaml.safe_load((REPO / "config.zoo.yaml").read_text())
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--configfile", "config.zoo.yaml", "--cores", "2", "features"]  # fmt: skip
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
+    results = workdir / config["results"]
+    if proc.returncode != 0:
+        logs = "\n".join(
+            f"== {p}\n{p.read_text()[-2000:]}" for p in (results / "logs").rglob("*.log")
+        )
+        pytest.fail(f"zoo demo failed:\n{proc.stderr[-4000:]}\n{logs}")
+    return workdir, config, results, proc.stdout + proc.stderr
+
+
+def test_the_config_names_the_six_sets_and_trains_on_the_defaults(zoo):
+    _, config, _, _ = zoo
+    assert list(config["features"]) == list(SETS)
+    assert config["train"]["features"] == {m: m for m in ("visual", "acoustic", "text")}
+    assert config["data"]["demo"] and config["models"]["tiny"]
+
+
+def test_every_set_has_its_own_file_with_its_modality_dim_and_family(zoo):
+    workdir, _, results, _ = zoo
+    names = pd.read_csv(results / "inventory" / "clips.csv")["name"].astype(str)
+    digests = set()
+    for name, (modality, dim, family) in SETS.items():
+        with h5py.File(results / "features" / f"{name}.h5", "r") as f:
+            assert f.attrs["modality"] == modality and int(f.attrs["dim"]) == dim, name
+            assert f["features"].shape == (len(names), dim), name
+            assert sorted(x.decode() if isinstance(x, bytes) else x for x in f["names"][:]) == (
+                sorted(names)
+            ), name
+            assert f["valid"][:].mean() > 0.9, name
+            params = json.loads(f.attrs["params"])
+            if family:
+                assert params["family"] == family, name
+            if name in ("dinov2", "wavlm", "bert"):  # the zoo model, from its own folder
+                assert f.attrs["model"] == f"resources/tiny_models/zoo/{name}"
+                assert (workdir / f.attrs["model"] / "config.json").is_file()
+            digests.add(f.attrs["digest"])
+    assert len(digests) == len(SETS)  # six files, six contents
+
+
+def test_asr_decodes_once_for_both_text_sets(zoo):
+    _, config, results, log = zoo
+    shards = config["shards"]
+    # one asr job per shard, whatever the number of text sets; both text sets read its output
+    assert len(re.findall(r"^(?:local)?rule asr:$", log, re.M)) == shards, log[-3000:]
+    assert len(re.findall(r"^(?:local)?rule text:$", log, re.M)) == 2 * shards
+    decoded = (results / "asr").glob("shard-*.csv")
+    assert sorted(p.name for p in decoded if re.fullmatch(r"shard-\d+\.csv", p.name)) == [
+        f"shard-{k:04d}.csv" for k in range(shards)
+    ]
+
+
+def test_nothing_after_the_features_ran(zoo):
+    """`snakemake features` stops at the merged files: no training, and the zoo's models are
+    written by the one tiny_models job."""
+    _, _, results, log = zoo
+    assert not (results / "train").exists()
+    assert len(re.findall(r"^(?:local)?rule tiny_models:$", log, re.M)) == 1
+    models = json.loads((results.parent / "resources/tiny_models/models.json").read_text())
+    assert {k: v["modality"] for k, v in models["zoo"].items()} == {
+        s: m for s, (m, _, _) in SETS.items() if s in ("dinov2", "wavlm", "bert")
+    }
