@@ -34,6 +34,7 @@ include: "workflow/rules/audio.smk"
 include: "workflow/rules/asr.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -47,4 +48,5 @@ rule all:
         rules.ablations.output,
         rules.report.output,
         rules.plots.output,
+        rules.feature_benchmark.output,
         ALL_FEATURES,

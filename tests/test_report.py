@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 
 from mersemi.classes import CLASSES
@@ -47,3 +49,47 @@ def test_report_shows_scores_confusion_distribution_and_audit():
     assert html.count(">7</span>") == 36  # 6x6 confusion cells
     assert "12 of 100 pool clips kept" in html and "75.00" in html
     assert "step 2 (mean per fold)" in html  # distribution after oversampling/pseudo labels
+
+
+def test_report_shows_the_feature_benchmark_table_and_plot_when_given():
+    manifest = pd.DataFrame({"split": ["train"], "label": ["happy"]})
+    rows = [
+        {"rank": 1, "sets": "hubert", "modality": "acoustic", "model": "baseline", "dims": "32",
+         "cv_waf": 61.234, "cv_waf_std": 1.5, "test_waf": None, "test_waf_std": None,
+         "seeds": 2},
+        {"rank": 1, "sets": "hubert+clip+llm", "modality": "acoustic+visual+text",
+         "model": "probe", "dims": "32+32+32", "cv_waf": 70.0, "cv_waf_std": 0.25,
+         "test_waf": 65.5, "test_waf_std": 0.5, "seeds": 2},
+    ]  # fmt: skip
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
+    html = build_report(
+        ReportInputs(manifest=manifest, feature_bench={"rows": rows}, feature_bench_plot=png)
+    )
+    assert "Feature benchmark" in html and "over 2 seed(s)" in html
+    assert "<td>hubert</td><td>acoustic</td><td>baseline</td><td>32</td>" in html
+    assert "61.23 ± 1.50" in html and "70.00 ± 0.25" in html and "65.50 ± 0.50" in html
+    assert "<td>hubert+clip+llm</td>" in html and "<td>–</td>" in html  # no test labels
+    assert html.index("<td>hubert</td>") < html.index("<td>hubert+clip+llm</td>")  # ranked
+    assert "data:image/png;base64," in html
+    # without the benchmark, no section
+    assert "Feature benchmark" not in build_report(ReportInputs(manifest=manifest))
+
+
+def test_report_command_reads_the_feature_benchmark(tmp_path):
+    from mersemi.cli import main
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("name,path,split,label,shard\na,a.mp4,train,happy,0\n")
+    bench = tmp_path / "table.json"
+    row = {"rank": 1, "sets": "w2v", "modality": "acoustic", "model": "probe", "dims": "8",
+           "cv_waf": 40.0, "cv_waf_std": 0.0, "test_waf": None, "test_waf_std": None,
+           "seeds": 1}  # fmt: skip
+    bench.write_text(json.dumps({"rows": [row]}))
+    plot = tmp_path / "plot.png"
+    plot.write_bytes(b"\x89PNG\r\n\x1a\nxx")
+    out = tmp_path / "report.html"
+    args = ["report", "--manifest", str(manifest), "--feature-bench", str(bench),
+            "--feature-bench-plot", str(plot), "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    html = out.read_text()
+    assert "<td>w2v</td>" in html and "<td>40.00</td>" in html and "base64," in html

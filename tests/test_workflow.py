@@ -85,6 +85,17 @@ def test_demo_produces_submission_metrics_and_report(demo):
     html = (results / "report.html").read_text()
     assert "Ablations" in html and "Pseudo labels" in html and "true \\ predicted" in html
     assert "Provenance" in html
+    # The feature benchmark: in rule all and on the page; its combination of the trained sets
+    # at the workflow's params is Table 1's baseline and probe rows.
+    bench = json.loads((results / "feature_benchmark/table.json").read_text())
+    assert "Feature benchmark" in html and "data:image/png;base64," in html
+    combo = {r["model"]: r for r in bench["rows"] if r["sets"] == "acoustic+visual+text"}
+    rows = table.set_index("method")
+    assert round(combo["baseline"]["cv_waf"], 2) == rows.loc["MER2024 baseline", "cv_waf"]
+    assert (
+        round(combo["probe"]["cv_waf"], 2)
+        == rows.loc["Linear probe (logistic regression)", "cv_waf"]
+    )
     assert planned(workdir) == {}  # nothing left to do
 
     # The Snakemake report: every plot, the summary page and Table 1, with their captions.
@@ -95,6 +106,7 @@ def test_demo_produces_submission_metrics_and_report(demo):
         for plot in PLOTS:
             assert f"{plot}.png" in names, (plot, names[:2000])
         assert "table1.csv" in names and "report.html" in names
+        assert "plot.png" in names and "table.csv" in names  # the feature benchmark
 
 
 def test_training_edit_does_not_rerun_extraction(demo):

@@ -16,6 +16,10 @@ so their paths, commands and params are those of the workflow before sets.
 
 `train.features` names the set that training reads for each modality (default: the set named
 after it). An unknown set, or one of another modality, is one line at load.
+
+`feature_benchmark:` (`FeatureBenchmark`, `Run.feature_benchmark`): rule feature_benchmark's
+`mersemi train feature-bench` over every set, the combinations listed (default: the sets
+`train.features` names) and the `--params` of `train.seeds`, `train.probe`, `train.baseline`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from typing import Literal
 from .errors import InputError
 from .extract.cli import COMMANDS, stage_module
 from .extract.common import stage_section
-from .params import option, parse_params
+from .params import like, option, parse_params
+from .train.params import BenchParams, job_params, train_seeds
 
 MODALITIES = ("visual", "acoustic", "text")
 Modality = Literal["visual", "acoustic", "text"]
@@ -125,9 +130,55 @@ def trained_sets(config: Mapping, sets: Mapping[str, FeatureSet]) -> dict[str, s
     return found
 
 
+@dataclass
+class BenchmarkOptions:
+    """The config's `feature_benchmark:` section (rule feature_benchmark)."""
+
+    combos: list | None = option(
+        None,
+        help="the combinations trained besides every set alone, each a list of 2 or 3 set "
+        "names of distinct modalities; null: the three sets `train.features` names; []: none",
+    )
+    models: list = like(BenchParams, "models")
+
+
+def benchmark_combos(config: Mapping, sets: Mapping[str, FeatureSet]) -> list[tuple[str, ...]]:
+    """`feature_benchmark.combos` checked against `sets` (default: the sets `train.features`
+    names), each in modality order (acoustic, visual, text: the table's order)."""
+    given = parse_params(BenchmarkOptions, config.get("feature_benchmark"), "feature_benchmark")
+    if not given.models:
+        raise InputError("feature_benchmark: models is empty (probe, baseline or both)")
+    if given.combos is None:
+        trained = trained_sets(config, sets)
+        given.combos = [[trained[m] for m in MODALITIES]]
+    order = ("acoustic", "visual", "text")
+    found = []
+    for i, combo in enumerate(given.combos):
+        what = f"feature_benchmark.combos[{i}]"
+        if not isinstance(combo, list | tuple) or not all(isinstance(n, str) for n in combo):
+            raise InputError(f"{what}: expected a list of set names, got {combo!r}")
+        unknown = [n for n in combo if n not in sets]
+        if unknown:
+            raise InputError(
+                f"{what}: {', '.join(map(repr, unknown))} not a feature set "
+                f"(features: {', '.join(sets)})"
+            )
+        mods = [sets[n].modality for n in combo]
+        if not 2 <= len(combo) <= 3 or len(set(mods)) != len(mods):
+            raise InputError(f"{what}: needs 2 or 3 sets of distinct modalities, got {mods}")
+        names = tuple(sorted(combo, key=lambda n: order.index(sets[n].modality)))
+        if names in found:
+            raise InputError(f"{what}: {list(combo)} is listed twice")
+        found.append(names)
+    return found
+
+
 def check_feature_sets(config: Mapping) -> None:
-    """Every set of `features:` and the choice of `train.features` (configcheck.check_config)."""
-    trained_sets(config, feature_sets(config))
+    """Every set of `features:`, the choice of `train.features` and `feature_benchmark:`
+    (configcheck.check_config)."""
+    sets = feature_sets(config)
+    trained_sets(config, sets)
+    benchmark_combos(config, sets)
 
 
 @dataclass(frozen=True)
@@ -198,9 +249,40 @@ class FeatureSets:
         return stage_section(self.extract, wc.stage)
 
 
+@dataclass(frozen=True)
+class FeatureBenchmark:
+    """rule feature_benchmark's `mersemi train feature-bench`: every set (`--set
+    NAME=MODALITY:PATH`, its merged file), each combination (`--combo A+B+C`) and `--params`:
+    `seeds` (train.seeds), `models`, and the probe's and the baseline's params as the
+    workflow's `probe` and `baseline` jobs merge them (train.params.job_params)."""
+
+    sets: tuple[str, ...]  # NAME=MODALITY:PATH
+    combos: tuple[str, ...]  # A+B[+C]
+    params: dict
+
+    @classmethod
+    def of(cls, config: Mapping, feature_sets: FeatureSets) -> FeatureBenchmark:
+        fs = feature_sets
+        train = config.get("train") or {}
+        models = parse_params(BenchmarkOptions, config.get("feature_benchmark")).models
+        params = {
+            "seeds": train_seeds(train),
+            "models": models,
+            "probe": job_params(train, "probe"),
+            "baseline": job_params(train, "baseline"),
+        }
+        return cls(
+            tuple(f"{n}={fs.sets[n].modality}:{fs.merged(n)}" for n in fs.names()),
+            tuple("+".join(c) for c in benchmark_combos(config, fs.sets)),
+            params,
+        )
+
+
 __all__ = [
     "DEFAULT_SETS",
     "MODALITIES",
+    "BenchmarkOptions",
+    "FeatureBenchmark",
     "FeatureSet",
     "FeatureSetOptions",
     "FeatureSets",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .extract.cli import STAGES, stage_module
 from .extract.common import StageParams
-from .featuresets import FeatureSetOptions, TrainFeatures
+from .featuresets import BenchmarkOptions, FeatureSetOptions, TrainFeatures
 from .params import Range, choices, field_default
 from .train import params as train
 
@@ -47,6 +47,7 @@ TABLES: dict[str, tuple[type, dict[str, dict]]] = {
     "train.baseline": (train.BaselineParams, {}),
     "train.probe": (train.ProbeParams, {}),
     "train.feature_bench": (train.BenchParams, {}),
+    "feature_benchmark": (BenchmarkOptions, {}),
     "train.pseudo": (train.PseudoParams, {}),
     "train.vote": (train.VoteParams, {}),
 }

@@ -12,7 +12,8 @@ fill. A user error stops the load with one line and the CLI's exit code
 
 `Chains` holds the training chains' paths and the train rules' `{seed}` wildcard, and builds
 the fine-tuning steps' inputs. `Run.feature_sets` (mersemi.featuresets.FeatureSets) holds the
-feature sets' paths, `{set}` wildcards and params (the config's `features:`, `train.features`).
+feature sets' paths, `{set}` wildcards and params (the config's `features:`, `train.features`);
+`Run.feature_benchmark` the feature benchmark's command line (`feature_benchmark:`).
 The other names are what the rules format into their paths and `--params` (the shard file stem,
 code digests, stage and variant names, the options).
 (Snakemake's linter wants no function beside rules, so the rule files' helpers live here or in
@@ -40,7 +41,7 @@ from .configcheck import check_config, check_schema, typed_overrides
 from .errors import InputError, one_line, report_error
 from .extract.cli import STAGES
 from .extract.common import stage_section
-from .featuresets import FeatureSets
+from .featuresets import FeatureBenchmark, FeatureSets
 from .inventory import Inventory, read_inventory, update_inventory
 from .manifest import label_clips
 from .runlock import ResultsLock, check_writable, claim
@@ -109,6 +110,8 @@ class Run:
     staged: frozenset[str]
     chains: Chains  # results/train, one chain per seed of train.seeds
     feature_sets: FeatureSets  # results/features, one branch per set of `features:`
+    # rule feature_benchmark's sets, combinations and --params (`feature_benchmark:`)
+    feature_benchmark: FeatureBenchmark
 
     def inventory_file(self, name: str) -> Path:
         """An inventory file as the rules read it: the staged copy where this load staged one."""
@@ -145,6 +148,7 @@ def load_run(config: dict, main_process: bool) -> Run:
             p.relative_to(stage_dir).as_posix() for p in stage_dir.rglob("*") if p.is_file()
         )
     )
+    feature_sets = FeatureSets.of(config, results)
     return Run(
         results=results,
         inventory_dir=inventory_dir,
@@ -154,7 +158,8 @@ def load_run(config: dict, main_process: bool) -> Run:
         stage_dir=stage_dir,
         staged=staged,
         chains=Chains(results / "train", train_seeds(config["train"])),
-        feature_sets=FeatureSets.of(config, results),
+        feature_sets=feature_sets,
+        feature_benchmark=FeatureBenchmark.of(config, feature_sets),
     )
 
 

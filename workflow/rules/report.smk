@@ -2,7 +2,8 @@
 # marked report(...) below, with captions from workflow/report/. The summary page (tables) is
 # `mersemi report`; the plots are `mersemi plots`.
 
-# The chains' paths (run_path, TABLE1, FEATURE_FILES) are train.smk's.
+# The chains' paths (run_path, TABLE1, FEATURE_FILES) are train.smk's; the feature benchmark
+# is benchmark.smk's.
 REPORT_STAGES = {
     "MER2024 baseline": run_path("baseline", "metrics.json"),
     "MR-CCL step 1 (voted)": run_path("full", "step1", "vote", "metrics.json"),
@@ -29,6 +30,8 @@ rule report:
         ablations=list(_REPORT_TABLE1.values()),
         audit=run_path("full", "pseudo", "audit.json"),
         features=list(FEATURE_FILES.values()),
+        bench=rules.feature_benchmark.output.json,
+        bench_plot=rules.feature_benchmark.output.plot,
     output:
         report(
             RESULTS / "report.html",
@@ -59,6 +62,7 @@ rule report:
         "python -m mersemi report --manifest {input.manifest:q} {params.stages} {params.folds}"
         " {params.ablations}"
         " --final 'MR-CCL step 2 (voted)' --audit {input.audit:q} --features {input.features:q}"
+        " --feature-bench {input.bench:q} --feature-bench-plot {input.bench_plot:q}"
         " {params.note} --out {output:q} 2> {log:q}"
 
 

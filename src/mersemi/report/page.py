@@ -6,6 +6,7 @@ the files. No plotting library: tables, with bars and a heat-coloured confusion 
 """
 
 import argparse
+import base64
 import html
 import json
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class ReportInputs:
     audit: dict | None = None
     features: dict[str, dict] = field(default_factory=dict)  # modality -> {clips, valid, model}
     note: str = ""
+    # The feature benchmark's JSON (`mersemi train feature-bench`) and its plot (PNG bytes).
+    feature_bench: dict | None = None
+    feature_bench_plot: bytes | None = None
 
 
 def _pct(x) -> str:
@@ -101,6 +105,41 @@ def _train_counts(metrics: dict) -> dict[str, float] | None:
     return {c: sum(f[c] for f in folds) / len(folds) for c in CLASSES}
 
 
+def _pm(v, sd, seeds) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.2f} ± {sd:.2f}" if seeds > 1 and sd is not None else f"{v:.2f}"
+
+
+def _feature_bench(doc: dict, plot: bytes | None) -> list[str]:
+    """The feature benchmark's ranked table (its rows in their order) and the plot, inline."""
+    rows = doc.get("rows") or []
+    seeds = max([int(r.get("seeds") or 1) for r in rows] or [1])
+    parts = [
+        "<h2>Feature benchmark (WAF, %)</h2>",
+        "<p class='note'>The linear probe and the MER2024 baseline on each feature set alone, "
+        f"then on the combinations; mean ± std over {seeds} seed(s), ranked by CV WAF within "
+        "each modality.</p>",
+        _table(
+            ["rank", "set(s)", "modality", "model", "dims", "CV WAF", "test WAF"],
+            [
+                [r["rank"], html.escape(str(r["sets"])), html.escape(str(r["modality"])),
+                 html.escape(str(r["model"])), html.escape(str(r["dims"])),
+                 _pm(r.get("cv_waf"), r.get("cv_waf_std"), r.get("seeds") or 1),
+                 _pm(r.get("test_waf"), r.get("test_waf_std"), r.get("seeds") or 1)]
+                for r in rows
+            ],
+        ),
+    ]  # fmt: skip
+    if plot:
+        data = base64.b64encode(plot).decode("ascii")
+        parts.append(
+            f"<img alt='feature benchmark: CV WAF per set and model' style='max-width:100%' "
+            f"src='data:image/png;base64,{data}'>"
+        )
+    return parts
+
+
 def build_report(r: ReportInputs) -> str:
     parts = [f"<h1>mersemi report</h1><p class='note'>{html.escape(r.note)}</p>"]
 
@@ -129,6 +168,9 @@ def build_report(r: ReportInputs) -> str:
     if r.ablations:
         parts.append("<h2>Ablations (paper, Table 1)</h2>")
         parts.append(_table(header, _metrics_rows(r.ablations)))
+
+    if r.feature_bench is not None:
+        parts += _feature_bench(r.feature_bench, r.feature_bench_plot)
 
     final = r.stages.get(r.final)
     if final:
@@ -200,6 +242,16 @@ def _read_json(path: str, what: str) -> dict:
         raise InputError(f"{what} {path}: not JSON ({e})") from None
 
 
+def _read_png(path: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"--feature-bench-plot {path}: not found") from None
+    if not data.startswith(b"\x89PNG"):
+        raise InputError(f"--feature-bench-plot {path}: not a PNG")
+    return data
+
+
 def _labelled(specs: list[str] | None, what: str) -> dict[str, dict]:
     out = {}
     for spec in specs or []:
@@ -224,6 +276,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--audit", help="pseudo-label audit JSON")
     p.add_argument("--features", nargs="*", default=[], help="merged feature files")
+    p.add_argument("--feature-bench", help="feature benchmark JSON (mersemi train feature-bench)")
+    p.add_argument("--feature-bench-plot", help="its plot (mersemi plots benchmark), a PNG")
     p.add_argument("--note", default="")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_main)
@@ -247,6 +301,10 @@ def _main(args) -> None:
         audit=_read_json(args.audit, "--audit") if args.audit else None,
         features=features,
         note=args.note,
+        feature_bench=(
+            _read_json(args.feature_bench, "--feature-bench") if args.feature_bench else None
+        ),
+        feature_bench_plot=_read_png(args.feature_bench_plot) if args.feature_bench_plot else None,
     )
     with atomic_path(args.out) as tmp:
         Path(tmp).write_text(build_report(inputs), "utf-8")
