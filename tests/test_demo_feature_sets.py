@@ -1,9 +1,11 @@
 """End to end: config.zoo.yaml, the demo with two feature sets per modality, through
-`snakemake features` (every set's merged HDF5, no training) in a temp dir.
+`snakemake features feature_benchmark` (every set's merged HDF5 and the feature benchmark,
+no MR-CCL training) in a temp dir.
 
 The default demo's three sets plus one more encoder family each (the tiny WavLM, DINOv2 and
 BERT of `mersemi models tiny`): six files, each with its modality, dim and family; ASR decodes
-once for both text sets.
+once for both text sets; the feature benchmark ranks all six sets and the combination of
+`train.features`' three.
 """
 
 import json
@@ -40,8 +42,9 @@ def zoo(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("zoo")
     shutil.copy(REPO / "config.zoo.yaml", workdir)
     config = yaml.safe_load((REPO / "config.zoo.yaml").read_text())
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--configfile", "config.zoo.yaml", "--cores", "2", "features"]  # fmt: skip
+    snakefile, targets = str(REPO / "Snakefile"), ["features", "feature_benchmark"]
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", snakefile,
+           "--configfile", "config.zoo.yaml", "--cores", "2", *targets]  # fmt: skip
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
     results = workdir / config["results"]
@@ -94,9 +97,20 @@ def test_asr_decodes_once_for_both_text_sets(zoo):
     ]
 
 
-def test_nothing_after_the_features_ran(zoo):
-    """`snakemake features` stops at the merged files: no training, and the zoo's models are
-    written by the one tiny_models job."""
+def test_the_feature_benchmark_ranks_every_set_and_the_combination(zoo):
+    _, _, results, _ = zoo
+    table = json.loads((results / "feature_benchmark" / "table.json").read_text())
+    assert set(table["sets"]) == set(SETS)
+    ranked = {(r["sets"], r["model"]) for r in table["rows"]}
+    for name in SETS:
+        assert {(name, "probe"), (name, "baseline")} <= ranked, name
+    assert sum("+" in sets for sets, _ in ranked) == 2  # the default combination, both models
+    assert (results / "feature_benchmark" / "plot.png").stat().st_size > 0
+
+
+def test_no_training_ran(zoo):
+    """The two targets stop at the features and their benchmark: no MR-CCL training, and the
+    zoo's models are written by the one tiny_models job."""
     _, _, results, log = zoo
     assert not (results / "train").exists()
     assert len(re.findall(r"^(?:local)?rule tiny_models:$", log, re.M)) == 1
