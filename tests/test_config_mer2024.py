@@ -30,6 +30,7 @@ STEP_CLASSES = {
     "probe": tp.ProbeParams,
     "pseudo": tp.PseudoParams,
     "vote": tp.VoteParams,
+    "feature-bench": tp.BenchParams,
 }
 
 
@@ -83,7 +84,7 @@ def plan(tmp_path_factory):
 
 def resolved(line: str):
     """(command, the params dataclass the step will build) of a planned `--params` line."""
-    words = shlex.split(line.split(" 2> ")[0])
+    words = shlex.split(line.split(" 2> ")[0].lstrip("("))  # "(a && b) 2> log"
     command = words[3:5]  # python -m mersemi <group> <name>
     if command[0] == "check-models":
         command = ["extract", words[words.index("--stage") + 1]]
@@ -112,6 +113,11 @@ def test_every_section_runs_the_paper_values(plan):
             # the asr rule names the columns of the inventory's transcript CSV itself
             own = {k: getattr(p, k) for k in ("name_col", "text_col") if command[1] == "asr"}
             expected = parse_params(type(p), stage_section(extract, command[1]) | own)
+        elif command[1] == "feature-bench":  # its rows run the probe and baseline jobs' params
+            assert tp.parse_params(tp.ProbeParams, p.probe) == tp.parse_job(train, "probe")
+            assert tp.parse_params(tp.BaselineParams, p.baseline) == tp.parse_job(train, "baseline")
+            assert p.seeds == tp.train_seeds(train)
+            expected = p
         elif command[1] in ("pseudo", "vote"):
             expected = tp.parse_params(type(p), train[command[1]])
         elif command[1] == "probe":  # the rule gives it the chain's seed
@@ -131,6 +137,7 @@ def test_every_section_runs_the_paper_values(plan):
     assert seen >= {("extract", s) for s in STAGES} | {
         ("train", "pretrain"), ("train", "baseline"), ("train", "finetune", 1),
         ("train", "finetune", 2), ("train", "pseudo"), ("train", "vote"), ("train", "probe"),
+        ("train", "feature-bench"),
     }  # fmt: skip
 
 
