@@ -18,7 +18,7 @@ from mersemi.extract.acoustic import Params
 from mersemi.extract.acoustic.stage import load_embedder
 from mersemi.extract.cli import run_stage
 from mersemi.extract.wav import load_wave
-from mersemi.fixtures.shared import shared_fixture
+from mersemi.fixtures.shared import max_rel_diff, shared_fixture
 from mersemi.store import read_features
 
 FIX = shared_fixture("mertools-zoo", "reference.json", "MERSEMI_MERTOOLS_ZOO_FIXTURE")
@@ -37,11 +37,6 @@ pytestmark = pytest.mark.skipif(FIX is None, reason="no mertools-zoo fixture")
 
 def model_dir(name: str) -> str:
     return str(FIX / "models" / name)
-
-
-def rel(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return float(np.abs(a - b).max() / np.abs(b).max())
 
 
 def reference(name: str, level: str, wav: str) -> np.ndarray:
@@ -85,11 +80,11 @@ def embedders():
 @pytest.mark.parametrize("name", list(MODELS))
 def test_family_equals_mertools(name, wav, utterances, embedders):
     rows, _ = utterances[name]
-    utt = rel(rows[wav], reference(name, "UTT", wav))
+    utt = max_rel_diff(rows[wav], reference(name, "UTT", wav))
     fra_ref = reference(name, "FRA", wav)
     frames = embedders[name].frames(load_wave(FIX / "inputs" / "wavs" / f"{wav}.wav"))
     assert frames.shape == fra_ref.shape
-    fra = rel(frames, fra_ref)
+    fra = max_rel_diff(frames, fra_ref)
     print(f"{name} {wav}: UTT {utt:.2g} FRA {fra:.2g}")
     assert utt <= TOL and fra <= TOL, (utt, fra)
 

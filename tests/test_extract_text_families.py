@@ -20,7 +20,7 @@ from mersemi.extract.cli import run_stage
 from mersemi.extract.text import Params, check_model
 from mersemi.extract.text.family import detect_family, hidden_state_indices
 from mersemi.extract.text.llm import TextEmbedder
-from mersemi.fixtures.shared import shared_fixture
+from mersemi.fixtures.shared import max_rel_diff, shared_fixture
 from mersemi.store import read_features
 
 FIX = shared_fixture("mertools-zoo", "reference.json", "MERSEMI_MERTOOLS_ZOO_FIXTURE")
@@ -53,11 +53,6 @@ def observed_tokens(family: str) -> dict[str, list[int]]:
     ref = json.loads((FIX / "reference.json").read_text(encoding="utf-8"))
     seen = ref["observed"]["text_tokens"][MODELS[family]]
     return {s: v["ids"] for s, v in seen.items() if s != "tokenizer_class"}
-
-
-def rel_max(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / np.abs(b).max())
 
 
 def params(family: str, **kw) -> Params:
@@ -100,7 +95,7 @@ def test_utterance_feature_equals_mertools(stage_out, family, clip):
     row = list(fs.names).index(clip)
     ref = reference(family)[clip]
     assert fs.features.shape[1] == ref.shape[0] == 32 and bool(fs.valid[row])
-    diff = rel_max(fs.features[row], ref)
+    diff = max_rel_diff(fs.features[row], ref)
     print(f"{MODELS[family]} {clip}: max rel {diff:.2g}")
     assert diff <= TOL, (family, clip, diff)
 
@@ -161,9 +156,9 @@ def test_mersemi_recipe_on_both_families():
         for clip, v in zip(CLIPS, vecs, strict=True):
             ref = reference(family)[clip]
             if family == "causal" and clip == "t02":
-                assert rel_max(v, ref / 4) > 1e-2
+                assert max_rel_diff(v, ref / 4) > 1e-2
             else:
-                assert rel_max(v, ref / 4) <= TOL, (family, clip)
+                assert max_rel_diff(v, ref / 4) <= TOL, (family, clip)
 
 
 def test_model_fed_mertools_ids_equals_mertools(embedder):
@@ -175,7 +170,7 @@ def test_model_fed_mertools_ids_equals_mertools(embedder):
         vec, n = embedder._forward_mertools(t, torch.ones_like(t))
         start, end = embedder.start, embedder.end
         assert n[0] == len(ids[sentence][start:end])
-        assert rel_max(vec[0], ref[name]) <= TOL, name
+        assert max_rel_diff(vec[0], ref[name]) <= TOL, name
 
 
 def test_layers_as_hidden_state_indices(embedder):

@@ -19,7 +19,7 @@ from mersemi.errors import InputError
 from mersemi.extract.cli import run_stage
 from mersemi.extract.hidden import LayerStates
 from mersemi.extract.visual import Params
-from mersemi.fixtures.shared import shared_fixture
+from mersemi.fixtures.shared import max_rel_diff, shared_fixture
 from mersemi.store import read_features
 
 FIX = shared_fixture("mertools-zoo", "reference.json", "MERSEMI_MERTOOLS_ZOO_FIXTURE")
@@ -45,11 +45,6 @@ def crops() -> dict[str, np.ndarray]:
     them (MERTools converts BGR to RGB before its processor, lines 29-35)."""
     folder = FIX / "inputs" / "openface_face"
     return {v: np.load(folder / v / f"{v}.npy")[..., ::-1].copy() for v in VIDEOS}
-
-
-def rel_max(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / np.abs(b).max())
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +98,7 @@ def test_family_equals_mertools(stage, name, video):
     ref = reference(name, video)
     assert feats[video].shape == ref.shape == (meta.dim,)
     assert meta.params["family"] == MODELS[name]
-    diff = rel_max(feats[video], ref)
+    diff = max_rel_diff(feats[video], ref)
     print(f"{name} {video}: max rel {diff:.2g}")
     assert diff <= TOL, (name, video, diff)
 
@@ -120,7 +115,7 @@ def test_dinov2_installed_interpolation_is_the_documented_difference(stage):
     `scale_factor=16.1/37`: ~1.3e-3-2.8e-3 relative (docs/extraction.md); recorded as a
     departure from MERTools in the file's params."""
     feats, meta = stage("dinov2-large", dinov2_interpolation="installed")
-    diffs = [rel_max(feats[v], reference("dinov2-large", v)) for v in VIDEOS]
+    diffs = [max_rel_diff(feats[v], reference("dinov2-large", v)) for v in VIDEOS]
     print("dinov2 installed interpolation:", diffs)
     assert all(1e-4 < d < 1e-2 for d in diffs), diffs
     assert meta.params["departures"] == {"dinov2_interpolation": "installed"}
@@ -169,14 +164,14 @@ def test_layers_option_sums_the_states(stage):
     for v in VIDEOS:
         np.testing.assert_allclose(last[v], base[v], rtol=1e-6)
         np.testing.assert_allclose(both[v], emb[v] + base[v], rtol=1e-4, atol=1e-4)
-        assert rel_max(emb[v], base[v]) > 0.1
+        assert max_rel_diff(emb[v], base[v]) > 0.1
 
 
 def test_videomae_last_layer_is_not_the_default(stage):
     name = "videomae-base"
     base, _ = stage(name)
     last, _ = stage(name, layers=[-1])  # before the final LayerNorm
-    assert all(rel_max(last[v], base[v]) > 0.01 for v in VIDEOS)
+    assert all(max_rel_diff(last[v], base[v]) > 0.01 for v in VIDEOS)
 
 
 def test_bad_family_options_are_clear_errors(tmp_path):
