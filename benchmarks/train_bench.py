@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from train_rounds import add_args, rounds_markdown
 from train_seed import run_seed
 from train_table import markdown, summarise
 
@@ -83,6 +84,7 @@ def main(argv=None) -> int:
         default="",
         help="also run the full variant's step 2 with pseudo labels of these scores",
     )
+    add_args(ap)  # --rounds, --min-new, --agree, --min-agree (train_rounds.py)
     ap.add_argument("--merge", nargs="+", help="merge the seeds of these outputs into --out")
     args = ap.parse_args(argv)
     logging.basicConfig(
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
         tmp = Path(args.out).with_suffix(".json.tmp")
         tmp.write_text(json.dumps(out, indent=2) + "\n")
         os.replace(tmp, args.out)
-        Path(args.out).with_suffix(".md").write_text(markdown(out))
+        Path(args.out).with_suffix(".md").write_text(markdown(out) + rounds_markdown(out))
 
     if args.merge:
         for f in args.merge:
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
             out["seeds"].update(got["seeds"])
             out.setdefault("configs", []).append(got["config"])
         save()
-        print(markdown(out))
+        print(markdown(out) + rounds_markdown(out))
         return 0
 
     data = Path(args.data)
@@ -126,7 +128,7 @@ def main(argv=None) -> int:
         out["seeds"][str(seed)] = {}
         run_seed(args, ds, truth, seed, out["seeds"][str(seed)], save)
         save()
-    print(markdown(out))
+    print(markdown(out) + rounds_markdown(out))
     return 0
 
 

@@ -17,6 +17,9 @@ LABELS = {
     "no_oversample": "w/o oversampling",
     **{f"full_{s}": f"full, pseudo-label score {s}" for s in SCORES},
     **{f"full_sel_{s}": f"full, pseudo.selection {s}" for s in SELECTIONS},
+    # issue 30 (train_rounds.py): the full variant after round r, and with pseudo.agree
+    **{f"full_round{r}": f"full, pseudo.rounds {r}" for r in range(2, 10)},
+    "full_agree": "full, pseudo.agree (the row's agree, min_agree)",
 }
 COLS = (
     *TABLE1_COLS,
