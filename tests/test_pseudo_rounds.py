@@ -181,3 +181,91 @@ def test_rounds_and_the_probe_in_the_plan(tmp_path):
     assert "train/no_pseudo/step2/vote/metrics.json" in table
     assert "results/train/no_pseudo/step3" not in out
     assert "cp results/train/full/step4/vote/submission.csv" in out
+
+
+def test_round_two_end_to_end_with_the_probe(store, tmp_path):
+    """Step 1, the probe and the baseline vote (2 of 3), step 2, round 2's labels from step 2,
+    then step 3 from step 2 (trained with min_new 0; passed through above the new count)."""
+    from helpers.train_store import SMALL
+    from helpers.train_store import feature_args as feat
+
+    from mersemi.cli import main
+
+    def run(*argv):
+        assert main([*map(str, argv)]) == 0
+
+    o = tmp_path
+    cvp = json.dumps({**SMALL, "epochs": 1, "folds": 3, "oversample_target": 20})
+    base = json.dumps({"hidden": 8, "epochs": 1, "folds": 3, "progress": False})
+    run(
+        "train",
+        "baseline",
+        *feat(store),
+        "--out-checkpoint",
+        o / "b.pt",
+        "--out-predictions",
+        o / "b.csv",
+        "--out-metrics",
+        o / "b.json",
+        "--params",
+        base,
+    )
+    run(
+        "train",
+        "probe",
+        *feat(store),
+        "--out-predictions",
+        o / "p.csv",
+        "--out-metrics",
+        o / "p.json",
+        "--params",
+        json.dumps({"folds": 3}),
+    )
+    run(
+        "train",
+        "finetune",
+        *feat(store),
+        "--out-checkpoint",
+        o / "s1.pt",
+        "--out-predictions",
+        o / "s1.csv",
+        "--out-metrics",
+        o / "s1.json",
+        "--params",
+        cvp,
+    )
+    pp = json.dumps({"thresholds": dict.fromkeys(CLASSES, 0.0), "include_test": False,
+                     "agree": ["mrccl", "baseline", "probe"], "min_agree": 2})  # fmt: skip
+
+    def pseudo(pred, name):
+        run("train", "pseudo", "--mrccl", pred, "--baseline", o / "b.csv", "--probe",
+            o / "p.csv", "--out", o / f"{name}.csv", "--out-audit", o / f"{name}.json",
+            "--params", pp)  # fmt: skip
+        return json.loads((o / f"{name}.json").read_text())
+
+    a1 = pseudo(o / "s1.csv", "r1")
+    labels = pd.read_csv(o / "r1.csv")
+    assert len(labels) == a1["selected"]["count"] > 0 and a1["models"][2] == "probe"
+    assert "confidence_probe" in labels.columns and a1["min_agree"] == 2
+    run("train", "finetune", *feat(store), "--step", "2", "--init", o / "s1.pt", "--pseudo",
+        o / "r1.csv", "--out-checkpoint", o / "s2.pt", "--out-predictions", o / "s2.csv",
+        "--out-metrics", o / "s2.json", "--params", cvp)  # fmt: skip
+    a2 = pseudo(o / "s2.csv", "r2")
+
+    def step3(min_new, tag):
+        run("train", "finetune", *feat(store), "--step", "2", "--init", o / "s2.pt",
+            "--pseudo", o / "r2.csv", "--audit", o / "r2.json", "--prev-audit", o / "r1.json",
+            "--prev-predictions", o / "s2.csv", "--prev-metrics", o / "s2.json",
+            "--min-new", min_new, "--out-checkpoint", o / f"s3{tag}.pt",
+            "--out-predictions", o / f"s3{tag}.csv", "--out-metrics", o / f"s3{tag}.json",
+            "--params", cvp)  # fmt: skip
+        return json.loads((o / f"s3{tag}.json").read_text())
+
+    m3 = step3(0, "a")
+    assert m3["stopped_early"] is False and m3["pseudo_labels"] == a2["selected"]["count"]
+    assert m3["pseudo_labels_previous_round"] == a1["selected"]["count"]
+    assert (o / "s3a.csv").read_bytes() != (o / "s2.csv").read_bytes()  # trained
+    new = a2["selected"]["count"] - a1["selected"]["count"]
+    m3b = step3(new + 1, "b")
+    assert m3b["stopped_early"] is True
+    assert (o / "s3b.csv").read_bytes() == (o / "s2.csv").read_bytes()

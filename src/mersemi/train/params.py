@@ -204,9 +204,11 @@ class PseudoParams:
         fill=True,
         help="per-class confidence threshold (a class left out keeps its default)",
     )
-    # Whose confidence must pass the threshold: both models, only MR-CCL, or their mean.
+    # Whose confidence must pass the threshold: every agreeing model (both of the paper's
+    # two), only MR-CCL, or the agreeing models' mean.
     confidence: Literal["both", "mrccl", "mean"] = option(
-        "both", help="whose confidence must pass: both models, only MR-CCL, or their mean"
+        "both",
+        help="whose confidence must pass: every agreeing model, only MR-CCL, or their mean",
     )
     # What "confidence" is (see docs/training.md, "Pseudo labels"):
     #   prob_vote   max of the weighted mean of softmax probabilities (heads x folds)
