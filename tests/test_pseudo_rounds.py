@@ -147,6 +147,24 @@ def test_a_round_below_min_new_passes_its_step_through(tmp_path):
         args2[args2.index(flag) + 1] = str(value)
     assert main(args2) in (0, None)
     assert json.loads(o4["json"].read_text())["stopped_because"] == "an earlier round stopped"
+    # rounds.json of the three rounds
+    summary = tmp_path / "rounds.json"
+    argv = ["train", "rounds", "--out", str(summary)]
+    for a, m in (("a1", "step2.json"), ("a2", "step3.json"), ("a3", "step4.json")):
+        argv += ["--audit", str(tmp_path / f"{a}.json"), "--metrics", str(tmp_path / m)]
+    (tmp_path / "a1.json").write_text(
+        json.dumps({"pool": 1000, "agreement_rate": 0.5, "selected": {"count": 120,
+                    "per_class": {}, "precision": 0.9}})
+    )  # fmt: skip
+    for a in ("a2", "a3"):
+        d = json.loads((tmp_path / f"{a}.json").read_text())
+        d |= {"pool": 1000, "agreement_rate": 0.6, "selected": {**d["selected"], "per_class": {}}}
+        (tmp_path / f"{a}.json").write_text(json.dumps(d))
+    assert main(argv) in (0, None)
+    rows = json.loads(summary.read_text())["rounds"]
+    assert [r["count"] for r in rows] == [120, 130, 900]
+    assert [r["stopped_early"] for r in rows] == [False, True, True]
+    assert rows[0]["share"] == 0.12 and rows[0]["precision"] == 0.9 and rows[0]["cv_waf"] == 0.5
 
 
 def test_rounds_and_the_probe_in_the_plan(tmp_path):
@@ -181,6 +199,11 @@ def test_rounds_and_the_probe_in_the_plan(tmp_path):
     assert "train/no_pseudo/step2/vote/metrics.json" in table
     assert "results/train/no_pseudo/step3" not in out
     assert "cp results/train/full/step4/vote/submission.csv" in out
+    rounds = next(x for x in lines if "--out results/train/full/rounds.json" in x)
+    for r, path in enumerate(("pseudo", "pseudo_r2", "pseudo_r3"), start=1):
+        assert f"--audit results/train/full/{path}/audit.json" in rounds
+        assert f"--metrics results/train/full/step{r + 1}/metrics.json" in rounds
+    assert "results/train/no_pseudo/rounds.json" not in out
 
 
 def test_round_two_end_to_end_with_the_probe(store, tmp_path):

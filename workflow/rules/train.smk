@@ -279,6 +279,38 @@ for _r in range(2, CHAINS.rounds + 1):
             " --out-metrics {output.metrics:q} --params {params.p:q} 2> {log:q}"
 
 
+if CHAINS.rounds > 1:
+
+    # rounds.json: every round's pseudo labels (count, share, class mix, agreement,
+    # precision) and the step it trained (WAF, stopped_early), read with Table 1.
+    rule pseudo_rounds:
+        input:
+            audits=[
+                run_path("{variant}", CHAINS.pseudo_dir(r), "audit.json", seed=SEED)
+                for r in range(1, CHAINS.rounds + 1)
+            ],
+            metrics=[
+                run_path("{variant}", f"step{r + 1}", "metrics.json", seed=SEED)
+                for r in range(1, CHAINS.rounds + 1)
+            ],
+        output:
+            run_path("{variant}", "rounds.json", seed=SEED),
+        log:
+            LOGS / "train{seed}/{variant}_rounds.log",
+        wildcard_constraints:
+            variant=ROUND_VARIANTS,
+        conda:
+            "../../envs/train.yaml"
+        params:
+            flags=lambda wc, input: " ".join(
+                [f"--audit {shell_quote(a)}" for a in input.audits]
+                + [f"--metrics {shell_quote(m)}" for m in input.metrics]
+            ),
+            code=TRAIN_CODE,
+        shell:
+            "python -m mersemi train rounds {params.flags} --out {output:q} 2> {log:q}"
+
+
 rule vote:
     input:
         run_path("{variant}", "{step}", "predictions.csv", seed=SEED),
@@ -323,11 +355,22 @@ rule submission:
 
 
 _TABLE1 = CHAINS.rows(TABLE1, TRAIN_SEEDS)
+# With pseudo.rounds > 1, Table 1 is built with each chain's rounds.json beside it.
+_ROUNDS = (
+    [
+        run_path(v, "rounds.json", seed=s)
+        for v in VARIANTS
+        if v != "no_pseudo"
+        for s in TRAIN_SEEDS
+    ]
+    if CHAINS.rounds > 1
+    else []
+)
 
 
 rule ablations:
     input:
-        [p for paths in _TABLE1.values() for p in paths],
+        [p for paths in _TABLE1.values() for p in paths] + _ROUNDS,
     output:
         csv=report(
             RESULTS / "ablations" / "table1.csv",

@@ -136,6 +136,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _params(p, PseudoParams)
     p.set_defaults(func=_pseudo)
 
+    p = tsub.add_parser("rounds", help="rounds.json: each round's pseudo labels and step")
+    p.add_argument("--audit", action="append", required=True, help="round r's audit (in order)")
+    p.add_argument(
+        "--metrics", action="append", required=True, help="step r + 1's metrics (in order)"
+    )
+    p.add_argument("--out", required=True, help="rounds JSON")
+    p.set_defaults(func=_rounds)
+
     p = tsub.add_parser("vote", help="weighted soft voting, metrics and submission.csv")
     p.add_argument("--predictions", required=True, help="predictions CSV of finetune")
     p.add_argument("--out-predictions", required=True)
@@ -285,6 +293,14 @@ def _pseudo(args) -> None:
             for s in report["sweep"]
         ]
         io.write_csv(pd.DataFrame(rows), args.out_sweep)
+
+
+def _rounds(args) -> None:
+    from .rounds import read_json, summarise_rounds
+
+    audits = [read_json(a, "--audit") for a in args.audit]
+    metrics = [read_json(m, "--metrics") for m in args.metrics]
+    io.write_json(summarise_rounds(audits, metrics), args.out)
 
 
 def vote_both(df: pd.DataFrame, p) -> tuple[pd.DataFrame, dict]:

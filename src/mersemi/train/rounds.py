@@ -29,7 +29,7 @@ def stop_reason(prev_count: int, count: int, min_new: int, prev_stopped: bool) -
     return None
 
 
-def _json(path: str, what: str) -> dict:
+def read_json(path: str, what: str) -> dict:
     try:
         return json.loads(Path(path).read_text("utf-8"))
     except FileNotFoundError:
@@ -40,9 +40,9 @@ def _json(path: str, what: str) -> dict:
 
 def round_decision(audit: str, prev_audit: str, prev_metrics: str, min_new: int) -> dict:
     """The facts a round's step decides on, read from its files, and the decision."""
-    count = _json(audit, "--audit")["selected"]["count"]
-    prev_count = _json(prev_audit, "--prev-audit")["selected"]["count"]
-    prev_stopped = bool(_json(prev_metrics, "--prev-metrics").get("stopped_early", False))
+    count = read_json(audit, "--audit")["selected"]["count"]
+    prev_count = read_json(prev_audit, "--prev-audit")["selected"]["count"]
+    prev_stopped = bool(read_json(prev_metrics, "--prev-metrics").get("stopped_early", False))
     why = stop_reason(prev_count, count, min_new, prev_stopped)
     return {
         "pseudo_labels_round": count,
@@ -59,4 +59,30 @@ def pass_through(init: str, prev_predictions: str, prev_metrics: str, out: dict,
     for src, key in ((init, "checkpoint"), (prev_predictions, "predictions")):
         with atomic_path(out[key]) as tmp:
             shutil.copyfile(src, tmp)
-    write_json(_json(prev_metrics, "--prev-metrics") | info, out["metrics"])
+    write_json(read_json(prev_metrics, "--prev-metrics") | info, out["metrics"])
+
+
+def summarise_rounds(audits: list[dict], metrics: list[dict]) -> dict:
+    """rounds.json: per round (1, 2, ...) its pseudo labels (count, share of the pool, class
+    mix, agreement, precision where the pool's truth was given) and the step it trained
+    (step r + 1: CV / test WAF, stopped_early). `audits[i]`, `metrics[i]`: round i + 1's."""
+    if len(audits) != len(metrics) or not audits:
+        raise InputError(f"need one --metrics per --audit, got {len(audits)} and {len(metrics)}")
+    rows = []
+    for r, (a, m) in enumerate(zip(audits, metrics, strict=True), start=1):
+        sel = a["selected"]
+        rows.append(
+            {
+                "round": r,
+                "step": r + 1,
+                "count": sel["count"],
+                "share": sel["count"] / max(a["pool"], 1),
+                "per_class": sel["per_class"],
+                "agreement_rate": a["agreement_rate"],
+                "precision": sel.get("precision"),
+                "stopped_early": bool(m.get("stopped_early", False)),
+                "cv_waf": (m.get("cv") or {}).get("waf"),
+                "test_waf": (m.get("test") or {}).get("waf"),
+            }
+        )
+    return {"rounds": rows}
