@@ -246,6 +246,11 @@ class VoteParams:
     use: Literal["paper", "fitted", "auto"] = option(
         "paper", help="paper: the weights; fitted: fitted out of fold; auto: the better one"
     )
+    # "em": the pool's class prior re-estimated by EM from calibrated voted probabilities and
+    # the pool rows re-weighted to it (train/labelshift.py); labeled rows keep theirs.
+    prior: Literal["none", "em"] = option(
+        "none", help="em: re-weight the pool's votes to its prior estimated by EM (label shift)"
+    )
 
 
 def parse_params(cls, text: str | dict | None, base: dict | None = None, what="--params"):
