@@ -128,6 +128,11 @@ class FinetuneParams(CVParams, ModelParams, NEEParams):
     pretrained: bool = option(True, help="initialise from the pretraining checkpoint")
     init_from_step1: bool = option(True, help="step 2 starts each fold from its step-1 model")
     weights: dict = head_weights("vote weights of the heads (early stopping watches the vote)")
+    modality_dropout: float = option(
+        0.0,
+        range=Range(0, 1, hi_open=True),
+        help="per training sample and modality, the chance its input is zeroed (as missing)",
+    )
 
 
 def step2_defaults() -> dict:
