@@ -14,6 +14,8 @@ Per seed (the seed sets the folds, initialisation and batches; the features are 
     python benchmarks/train_bench.py --merge a.json b.json --out all.json   # seeds run apart
     python benchmarks/train_bench.py --data /tmp/spk --profile speakers --variants full \
         --selections paper,balanced,precision          # issue 22: the second synth profile
+    python benchmarks/train_bench.py --variants full --prior-em --modality-dropout 0.1
+        # issue 30: rows full_prior_em (re-vote, no training) and full_moddrop (full chain)
 
 Every seed also runs the linear probe (Table 1's second row); every MR-CCL row has the
 paper's, the fitted and the auto vote.
@@ -82,6 +84,18 @@ def main(argv=None) -> int:
         "--extra-scores",
         default="",
         help="also run the full variant's step 2 with pseudo labels of these scores",
+    )
+    ap.add_argument(
+        "--prior-em",
+        action="store_true",
+        help="also the row full_prior_em: the full step 2 voted again with vote.prior em",
+    )
+    ap.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="> 0: also the row full_moddrop, the full chain with finetune.modality_dropout P",
     )
     ap.add_argument("--merge", nargs="+", help="merge the seeds of these outputs into --out")
     args = ap.parse_args(argv)
