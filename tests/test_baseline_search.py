@@ -158,11 +158,12 @@ def test_trials_summary_best_and_final_end_to_end(store, tmp_path):
     assert "baseline_search_best" in (out / "final.md").read_text()
 
 
-def test_cli_refuses_a_trial_outside_the_search(store, tmp_path, capsys):
+def test_cli_refuses_a_negative_trial(store, tmp_path, capsys):
     argv = ["train", "baseline-trial", *_feat(store), "--search", '{"trials": 3}']
-    assert main([*argv, "--trial", "3", "--out", str(tmp_path / "t.json")]) == 2
+    assert main([*argv, "--trial", "-1", "--out", str(tmp_path / "t.json")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--trial 3: the search has trials 0..2" in err and "\n" not in err
+    assert "--trial -1 must be >= 0" in err and "\n" not in err
+    assert not (tmp_path / "t.json").exists()
 
 
 def test_search_params_round_trip_the_dataclass():

@@ -33,7 +33,7 @@ def _jobs(out: str) -> dict[str, list[str]]:
 
 
 def test_search_plans_trials_summary_seeds_and_final(tmp_path):
-    proc = _dry_run(tmp_path, {"trials": 3, "seeds": 2}, "baseline_search")
+    proc = _dry_run(tmp_path, {"trials": 3, "seeds": 2, "seed": 5}, "baseline_search")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout + proc.stderr
     jobs = _jobs(out)
@@ -50,7 +50,10 @@ def test_search_plans_trials_summary_seeds_and_final(tmp_path):
     summary = out[out.index("mersemi train baseline-search-summary") :].split("\n")[0]
     assert all(f"trials/trial{k}.json" in summary for k in range(3))
     assert out.count("--best results/baseline_search/best.json --seed") == 2
-    assert '"trials":3' in out and "--trial 2 " in out
+    assert "--trial 2 " in out
+    # A trial depends on the search's seed and space only: adding trials reruns no trial.
+    trial = out[out.index("mersemi train baseline-trial") :].split("\n")[0]
+    assert "--search '{\"seed\":5}'" in trial and '"trials":3' in summary
 
 
 def test_all_plans_no_search_job(tmp_path):

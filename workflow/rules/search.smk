@@ -33,7 +33,7 @@ rule baseline_trial:
         runtime=120,
     params:
         p=train_params(TRAIN, "baseline"),
-        search=as_json(SEARCH.params),
+        search=as_json(SEARCH.trial_params),
         code=SEARCH_CODE,
     shell:
         "python -m mersemi train baseline-trial --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"

@@ -226,11 +226,16 @@ def trials_frame(rows: list[dict]):
 @dataclass(frozen=True)
 class SearchPlan:
     """What the rules of workflow/rules/search.smk read: the trial indices, the best
-    setting's seeds and the search's `--search` object."""
+    setting's seeds, the search's `--search` object and the part of it a trial depends on
+    (`trial_params`: seed and space, so adding trials or seeds reruns no trial)."""
 
     trials: tuple[int, ...]
     seeds: tuple[int, ...]
     params: dict
+
+    @property
+    def trial_params(self) -> dict:
+        return {k: v for k, v in self.params.items() if k in ("seed", "space")}
 
     @classmethod
     def of(cls, config) -> SearchPlan:
