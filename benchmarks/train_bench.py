@@ -16,6 +16,8 @@ Per seed (the seed sets the folds, initialisation and batches; the features are 
         --selections paper,balanced,precision          # issue 22: the second synth profile
     python benchmarks/train_bench.py --variants full --prior-em --modality-dropout 0.1
         # issue 30: rows full_prior_em (re-vote, no training) and full_moddrop (full chain)
+    python benchmarks/train_bench.py --seeds "" --search-trials 50 --search-seeds 6
+        # issue 30: MERTools' baseline search, the row baseline_search_best
 
 Every seed also runs the linear probe (Table 1's second row); every MR-CCL row has the
 paper's, the fitted and the auto vote.
@@ -36,6 +38,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from train_search import add_arguments, run_search, search_markdown
 from train_seed import run_seed
 from train_table import markdown, summarise
 
@@ -98,6 +101,7 @@ def main(argv=None) -> int:
         help="> 0: also the row full_moddrop, the full chain with finetune.modality_dropout P",
     )
     ap.add_argument("--merge", nargs="+", help="merge the seeds of these outputs into --out")
+    add_arguments(ap)  # --search-trials N --search-seeds S: the baseline search
     args = ap.parse_args(argv)
     logging.basicConfig(
         level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
@@ -110,7 +114,7 @@ def main(argv=None) -> int:
         tmp = Path(args.out).with_suffix(".json.tmp")
         tmp.write_text(json.dumps(out, indent=2) + "\n")
         os.replace(tmp, args.out)
-        Path(args.out).with_suffix(".md").write_text(markdown(out))
+        Path(args.out).with_suffix(".md").write_text(markdown(out) + search_markdown(out))
 
     if args.merge:
         for f in args.merge:
@@ -140,7 +144,9 @@ def main(argv=None) -> int:
         out["seeds"][str(seed)] = {}
         run_seed(args, ds, truth, seed, out["seeds"][str(seed)], save)
         save()
-    print(markdown(out))
+    if args.search_trials:
+        run_search(args, ds, out, save)
+    print(markdown(out) + search_markdown(out))
     return 0
 
 

@@ -11,7 +11,7 @@ from ..classes import CLASSES
 from ..errors import InputError
 from ..report.table1 import ablation_table, markdown_table
 from ..tables import read_csv_table
-from . import io, vote
+from . import io, searchcli, vote
 from .params import (
     BaselineParams,
     FinetuneParams,
@@ -134,6 +134,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _params(p, VoteParams)
     p.set_defaults(func=_vote)
+
+    searchcli.register(tsub)  # the baseline search's four jobs (docs: "Baseline search")
 
     p = tsub.add_parser("ablations", help="Table 1: rows of CV WAF / test WAF")
     p.add_argument(
