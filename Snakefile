@@ -35,6 +35,7 @@ include: "workflow/rules/asr.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/search.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -14,6 +14,10 @@ Per seed (the seed sets the folds, initialisation and batches; the features are 
     python benchmarks/train_bench.py --merge a.json b.json --out all.json   # seeds run apart
     python benchmarks/train_bench.py --data /tmp/spk --profile speakers --variants full \
         --selections paper,balanced,precision          # issue 22: the second synth profile
+    python benchmarks/train_bench.py --variants full --prior-em --modality-dropout 0.1
+        # issue 30: rows full_prior_em (re-vote, no training) and full_moddrop (full chain)
+    python benchmarks/train_bench.py --seeds "" --search-trials 50 --search-seeds 6
+        # issue 30: MERTools' baseline search, the row baseline_search_best
 
 Every seed also runs the linear probe (Table 1's second row); every MR-CCL row has the
 paper's, the fitted and the auto vote.
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 from train_rounds import add_args, rounds_markdown
+from train_search import add_arguments, run_search, search_markdown
 from train_seed import run_seed
 from train_table import markdown, summarise
 
@@ -84,8 +89,21 @@ def main(argv=None) -> int:
         default="",
         help="also run the full variant's step 2 with pseudo labels of these scores",
     )
+    ap.add_argument(
+        "--prior-em",
+        action="store_true",
+        help="also the row full_prior_em: the full step 2 voted again with vote.prior em",
+    )
+    ap.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="> 0: also the row full_moddrop, the full chain with finetune.modality_dropout P",
+    )
     add_args(ap)  # --rounds, --min-new, --agree, --min-agree (train_rounds.py)
     ap.add_argument("--merge", nargs="+", help="merge the seeds of these outputs into --out")
+    add_arguments(ap)  # --search-trials N --search-seeds S: the baseline search
     args = ap.parse_args(argv)
     logging.basicConfig(
         level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
@@ -98,7 +116,9 @@ def main(argv=None) -> int:
         tmp = Path(args.out).with_suffix(".json.tmp")
         tmp.write_text(json.dumps(out, indent=2) + "\n")
         os.replace(tmp, args.out)
-        Path(args.out).with_suffix(".md").write_text(markdown(out) + rounds_markdown(out))
+        Path(args.out).with_suffix(".md").write_text(
+            markdown(out) + search_markdown(out) + rounds_markdown(out)
+        )
 
     if args.merge:
         for f in args.merge:
@@ -128,7 +148,9 @@ def main(argv=None) -> int:
         out["seeds"][str(seed)] = {}
         run_seed(args, ds, truth, seed, out["seeds"][str(seed)], save)
         save()
-    print(markdown(out) + rounds_markdown(out))
+    if args.search_trials:
+        run_search(args, ds, out, save)
+    print(markdown(out) + search_markdown(out) + rounds_markdown(out))
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from train_options import option_rows
 from train_rounds import run_rounds_and_agree
 from train_table import COLS
 
@@ -166,6 +167,7 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
         }
         timed(v, t)
         if v == "full":
+            option_rows(args, ds, truth, res, timed, df2, ft, ft2, pre[sw["nee"]], base_df)
             for sel in [x for x in args.selections.split(",") if x]:
                 t = time.perf_counter()
                 pp = {"score": args.score, "selection": sel, "budget": args.budget}

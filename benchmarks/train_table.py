@@ -17,10 +17,13 @@ LABELS = {
     "no_oversample": "w/o oversampling",
     **{f"full_{s}": f"full, pseudo-label score {s}" for s in SCORES},
     **{f"full_sel_{s}": f"full, pseudo.selection {s}" for s in SELECTIONS},
+    "full_prior_em": "full, vote.prior em (re-vote)",
+    "full_moddrop": "full, finetune.modality_dropout",
     # issue 30 (train_rounds.py): the full variant after round r, and with pseudo.agree
     **{f"full_round{r}": f"full, pseudo.rounds {r}" for r in range(2, 10)},
     "full_agree": "full, pseudo.agree (the row's agree, min_agree)",
 }
+OPTION_ROWS = ("full_prior_em", "full_moddrop")  # issue 30: each against the full row
 COLS = (
     *TABLE1_COLS,
     "step1_cv_waf",
@@ -100,7 +103,27 @@ def summarise(seeds: dict) -> dict:
             100 * float(np.mean(d)),
             100 * float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
         ]
-    return {"table1": table, "pseudo_scores": pseudo, "selections": sel, "gains": gains}
+    for k in OPTION_ROWS:
+        for part in ("cv", "test"):
+            d = [
+                s["rows"][k][f"{part}_waf"] - s["rows"]["full"][f"{part}_waf"]
+                for s in seeds.values()
+                if k in s["rows"] and s["rows"][k].get(f"{part}_waf") is not None
+            ]
+            if d:
+                gains[f"{k}_minus_full_{part}"] = [
+                    100 * float(np.mean(d)),
+                    100 * float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
+                ]
+    got = [s["rows"]["full_prior_em"] for s in seeds.values() if "full_prior_em" in s["rows"]]
+    priors = {
+        k: {c: float(np.mean([g[k][c] for g in got])) for c in got[0][k]}
+        for k in ("prior_labeled", "prior_estimated", "prior_pool_true")
+    } if got else {}  # fmt: skip
+    return {
+        "table1": table, "pseudo_scores": pseudo, "selections": sel, "gains": gains,
+        "priors": priors,
+    }  # fmt: skip
 
 
 def markdown(summary: dict) -> str:
@@ -133,4 +156,23 @@ def markdown(summary: dict) -> str:
                 f"| {100 * v['precision'][0]:.1f} ± {100 * v['precision'][1]:.1f} % "
                 f"| {gain('cv')} | {gain('test')} |"
             )
+    g = summary.get("gains", {})
+    opts = [
+        (k, part) for k in OPTION_ROWS for part in ("cv", "test") if f"{k}_minus_full_{part}" in g
+    ]
+    if opts:
+        lines += ["", "| option row | against full | WAF change (pt) |", "|---|---|---:|"]
+        for k, part in opts:
+            x = g[f"{k}_minus_full_{part}"]
+            lines.append(f"| {LABELS[k]} | {part} | {x[0]:+.2f} ± {x[1]:.2f} |")
+    pr = summary.get("priors")
+    if pr:
+        lines += [
+            "",
+            "| class | labeled prior | pool prior, EM | pool, true |",
+            "|---|---:|---:|---:|",
+        ]
+        for c in pr["prior_labeled"]:
+            cells = [pr[k][c] for k in ("prior_labeled", "prior_estimated", "prior_pool_true")]
+            lines.append(f"| {c} | " + " | ".join(f"{100 * x:.1f} %" for x in cells) + " |")
     return "\n".join(lines) + "\n"

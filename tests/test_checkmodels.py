@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from helpers.tiny_models import tiny_model
@@ -72,8 +73,6 @@ def test_a_missing_package_is_named(capsys, monkeypatch):
 def test_configfile_checks_every_stage_in_one_table(capsys):
     """config.mer2024.yaml names real model paths this machine lacks: one table over the six
     stages, and a line for each missing model naming its config key."""
-    from pathlib import Path
-
     config = Path(__file__).resolve().parents[1] / "config.mer2024.yaml"
     code = main(["check-models", "--configfile", str(config)])
     err = capsys.readouterr().err
@@ -84,3 +83,36 @@ def test_configfile_checks_every_stage_in_one_table(capsys):
     }  # fmt: skip
     for stage in ("faces", "visual", "acoustic", "asr", "text"):
         assert f"mersemi check-models: {stage}:" in err
+
+
+def test_configfile_checks_every_feature_set(capsys, tmp_path):
+    """config.zoo.yaml's shape (two sets per modality): every set is checked by its own
+    params, so a set's bad model path is named by its set and config key, and the exit is 2;
+    the sets named after a modality keep their stage's name."""
+    import yaml
+
+    from mersemi.fixtures.shared import shared_fixture
+
+    zoo = shared_fixture("mertools-zoo", "reference.json", "MERSEMI_MERTOOLS_ZOO_FIXTURE")
+    if zoo is None:
+        pytest.skip("no mertools-zoo fixture")
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config.zoo.yaml").read_text())
+    sets = config["features"]
+    sets["dinov2"]["params"]["checkpoint"] = str(zoo / "models" / "dinov2-large")
+    sets["bert"]["params"]["model_dir"] = str(zoo / "models" / "chinese-roberta-wwm-ext-large")
+    sets["wavlm"]["params"]["model_dir"] = str(tmp_path / "no-such-wavlm")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code = main(["check-models", "--configfile", str(path)])
+    err = capsys.readouterr().err
+    table = err.split("mersemi check-models:")[0]
+    stages = {ln.split()[0] for ln in table.splitlines()[1:] if ln.strip()}
+    assert code == 2
+    assert {"visual", "visual:dinov2", "acoustic:wavlm", "text:bert"} <= stages
+    failed = [ln for ln in err.splitlines() if ln.startswith("mersemi check-models:")]
+    assert any(
+        "acoustic:wavlm" in ln and "no-such-wavlm" in ln and "features.wavlm.params" in ln
+        for ln in failed
+    ), failed
+    assert not any("text:bert" in ln or "visual:dinov2" in ln for ln in failed), failed

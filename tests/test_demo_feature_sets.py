@@ -5,7 +5,7 @@ no MR-CCL training) in a temp dir.
 The default demo's three sets plus one more encoder family each (the tiny WavLM, DINOv2 and
 BERT of `mersemi models tiny`): six files, each with its modality, dim and family; ASR decodes
 once for both text sets; the feature benchmark ranks all six sets and the combination of
-`train.features`' three.
+`train.features`' three; MR-CCL, the baseline and the vote then train on the three zoo sets.
 """
 
 import json
@@ -118,3 +118,37 @@ def test_no_training_ran(zoo):
     assert {k: v["modality"] for k, v in models["zoo"].items()} == {
         s: m for s, (m, _, _) in SETS.items() if s in ("dinov2", "wavlm", "bert")
     }
+
+
+def test_mrccl_baseline_and_vote_train_on_the_zoo_sets(zoo, tmp_path):
+    """Training on any dims: MR-CCL step 1 (no pretraining), the baseline and the vote on the
+    three zoo sets (DINOv2, WavLM, BERT), whose dims differ from the default sets'."""
+    workdir, _, results, _ = zoo
+    feats = [
+        a
+        for m, s in (("visual", "dinov2"), ("acoustic", "wavlm"), ("text", "bert"))
+        for a in (f"--{m}", str(results / "features" / f"{s}.h5"))
+    ]
+    manifest = ["--manifest", str(results / "manifest.csv")]
+    small = {"folds": 2, "epochs": 2, "batch_size": 16, "device": "cpu", "progress": False}
+
+    def train(*args):
+        cmd = [sys.executable, "-m", "mersemi", "train", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    out = {k: tmp_path / f"{k}.csv" for k in ("mrccl", "base", "vote")}
+    train("finetune", *feats, *manifest, "--out-checkpoint", str(tmp_path / "m.pt"),
+          "--out-predictions", str(out["mrccl"]), "--out-metrics", str(tmp_path / "m.json"),
+          "--params", json.dumps({**small, "pretrained": False, "step": 1}))  # fmt: skip
+    train("baseline", *feats, *manifest, "--out-checkpoint", str(tmp_path / "b.pt"),
+          "--out-predictions", str(out["base"]),
+          "--out-metrics", str(tmp_path / "b.json"), "--params", json.dumps(small))  # fmt: skip
+    train("vote", "--predictions", str(out["mrccl"]), "--out-predictions", str(out["vote"]),
+          "--out-metrics", str(tmp_path / "v.json"),
+          "--out-submission", str(tmp_path / "s.csv"),
+          "--out-status", str(tmp_path / "st.csv"))  # fmt: skip
+    n = len(pd.read_csv(results / "manifest.csv"))
+    for key in ("mrccl", "base", "vote"):
+        assert len(pd.read_csv(out[key])) == n, key
+    assert 0 <= json.loads((tmp_path / "v.json").read_text())["cv"]["waf"] <= 1

@@ -93,3 +93,16 @@ def test_report_command_reads_the_feature_benchmark(tmp_path):
     assert main(args) == 0
     html = out.read_text()
     assert "<td>w2v</td>" in html and "<td>40.00</td>" in html and "base64," in html
+
+
+def test_report_shows_the_estimated_pool_prior_beside_the_labeled_one():
+    manifest = pd.DataFrame({"split": ["train"], "label": ["happy"]})
+    m = metrics(0.7)
+    labeled = {c: 1 / 6 for c in CLASSES}
+    est = {c: (0.5 if c == "happy" else 0.1) for c in CLASSES}
+    m["prior"] = {"method": "em", "labeled": labeled, "estimated": est, "iterations": 17,
+                  "pool_rows": 900, "temperature": 1.2, "changed_predictions": 31}  # fmt: skip
+    html = build_report(ReportInputs(manifest=manifest, stages={"voted": m, "base": metrics(0.6)}))
+    assert html.count("class prior of the pool") == 1  # only the stage that has one
+    assert "<td>happy</td><td>16.67</td><td>50.00</td>" in html
+    assert "17 iterations" in html and "900 pool clips" in html

@@ -218,3 +218,30 @@ def test_merge_needs_one_shard_id_per_file(tmp_path, capsys):
     argv = ["store", "merge", str(s0), "--inventory", str(inv), "--shard-ids", "0000", "--out",
             str(tmp_path / "n.h5")]  # fmt: skip
     assert main(argv) == 0
+
+
+def test_file_attrs_name_the_weights_by_revision(tmp_path):
+    """`model_revision` tells which weights made a file: an HF folder by its config.json's
+    sha256 (so new weights under the same path show), a checkpoint file by size and head, an
+    open_clip tag by nothing."""
+    import hashlib
+    from dataclasses import replace
+
+    model = tmp_path / "wavlm"
+    model.mkdir()
+    (model / "config.json").write_text('{"num_hidden_layers": 2}')
+    ckpt = tmp_path / "clip.pt"
+    ckpt.write_bytes(b"\x01" * 3000)
+
+    def revision(m):
+        write_features(tmp_path / "f.h5", replace(meta(), model=str(m)), ["a"], feats(["a"]), [1])
+        with h5py.File(tmp_path / "f.h5") as f:
+            return f.attrs["model_revision"]
+
+    want = hashlib.sha256(b'{"num_hidden_layers": 2}').hexdigest()[:12]
+    assert revision(model) == f"config.json sha256 {want}"
+    (model / "config.json").write_text('{"num_hidden_layers": 3}')
+    assert want not in revision(model)
+    want = hashlib.sha256(b"\x01" * 3000).hexdigest()[:12]
+    assert revision(ckpt) == f"3000 bytes, head sha256 {want}"
+    assert revision("ViT-L-14") == ""

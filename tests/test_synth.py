@@ -6,9 +6,10 @@ from sklearn.metrics import f1_score
 
 from mersemi.classes import CLASSES, MER2024_TRAIN_COUNTS
 from mersemi.cli import main
-from mersemi.demo.synth import DIMS
+from mersemi.demo.synth import DIMS, TEST_MIX, tv_distance
+from mersemi.demo.synth_speakers import SpeakerSynthConfig, make_speaker_synth
 from mersemi.manifest import read_manifest
-from mersemi.store import load_aligned
+from mersemi.store import load_aligned, read_features
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,70 @@ def test_speakers_profile_rejects_bad_order(tmp_path):
     args = ["synth", "--profile", "speakers", "--out", str(tmp_path), "--order", "text,text,visual"]
     assert main(args) != 0
     assert main(["synth", "--out", str(tmp_path), "--order", "text,visual,acoustic"]) != 0
+
+
+def _valid_and_man(out):
+    al = load_aligned({m: out / f"{m}.h5" for m in DIMS}, dims=DIMS)
+    man = read_manifest(out / "manifest.csv").set_index("name").loc[al.names]
+    return al, man
+
+
+@pytest.mark.parametrize("profile", ["synth", "speakers"])
+def test_missing_modalities(profile, request):
+    """About 10 % of the clips miss each modality, independently; such a row is zeros with
+    valid False (the store's unprocessed-clip convention); no clip misses all three; the
+    shares written to the params are the ones in the files."""
+    out = request.getfixturevalue(profile)
+    al, _ = _valid_and_man(out)
+    miss = np.stack([~al.valid[m] for m in DIMS], 1)
+    n = len(miss)
+    for j, m in enumerate(DIMS):
+        assert abs(miss[:, j].mean() - 0.1) < 4 * np.sqrt(0.09 / n)
+        assert not al.features[m][miss[:, j]].any()
+        assert (np.abs(al.features[m][~miss[:, j]]).sum(1) > 0).all()
+    both = (miss[:, 0] & miss[:, 1]).mean()  # independent: P(both) = 0.01
+    assert abs(both - 0.01) < 4 * np.sqrt(0.01 / n)
+    assert not miss.all(1).any()
+    params = read_features(out / "text.h5").meta.params["synth"]["achieved"]
+    assert params["missing_share"] == {
+        m: round(float(miss[:, j].mean()), 6) for j, m in enumerate(DIMS)
+    }
+
+
+def _tv(man) -> float:
+    a = man[man.split == "train"]["label"].value_counts(normalize=True)
+    b = man[man.split == "test"]["label"].value_counts(normalize=True)
+    return 0.5 * sum(abs(a.get(c, 0) - b.get(c, 0)) for c in CLASSES)
+
+
+def test_speakers_test_shift_is_stated(speakers, tmp_path):
+    """The test mix lies at the stated TV distance from the labeled mix (0.25 by default,
+    up to the rounding of 1,169 counts), as written in the params; another --test-shift
+    gives another distance; an impossible one is one error line."""
+    _, man = _valid_and_man(speakers)
+    assert abs(_tv(man) - 0.25) < 6 / 1169
+    assert read_features(speakers / "text.h5").meta.params["synth"]["achieved"][
+        "test_tv"
+    ] == pytest.approx(_tv(man), abs=1e-6)
+    args = ["synth", "--profile", "speakers", "--out", str(tmp_path), "--n-unlabeled", "0"]
+    assert main([*args, "--test-shift", "0.05", "--missing", "0"]) == 0
+    al, man = _valid_and_man(tmp_path)
+    assert abs(_tv(man) - 0.05) < 6 / 1169 and all(v.all() for v in al.valid.values())
+    assert main([*args, "--test-shift", "0.4"]) == 2
+
+
+def test_no_missing_and_old_shift_keep_the_former_test_mix(tmp_path):
+    """missing=0 and test_shift = TV(labeled mix, TEST_MIX) give TEST_MIX's counts, by hand."""
+    n = sum(MER2024_TRAIN_COUNTS.values())
+    tv0 = tv_distance({c: MER2024_TRAIN_COUNTS[c] / n for c in CLASSES}, TEST_MIX)
+    make_speaker_synth(tmp_path, SpeakerSynthConfig(n_unlabeled=0, missing=0, test_shift=tv0))
+    _, man = _valid_and_man(tmp_path)
+    counts = man[man.split == "test"]["label"].value_counts().to_dict()
+    assert counts == {
+        "neutral": 257,
+        "angry": 164,
+        "happy": 304,
+        "sad": 210,
+        "worried": 140,
+        "surprise": 94,
+    }

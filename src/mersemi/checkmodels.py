@@ -1,6 +1,6 @@
 """`mersemi check-models`: is every configured model and tool ready, before GPU hours are spent?
 
-    mersemi check-models --configfile config.mer2024.yaml      # every stage, one table
+    mersemi check-models --configfile config.mer2024.yaml      # every stage and set, one table
     mersemi check-models --stage text --params JSON --out F    # one stage (a workflow rule)
 
 Each stage module's `check_model(params)` loads what is cheap to load (configs, tokenizers,
@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .errors import InputError
 from .extract.cli import STAGES, stage_module
 from .extract.common import stage_section
 from .extract.modelcheck import Check, bad, ok
+from .featuresets import MODALITIES, feature_sets
 from .params import parse_params
 
 # Package data, so an installed mersemi finds it too; the Snakefile validates with this file.
@@ -45,13 +47,16 @@ def ffmpeg_check(stage: str) -> Check:
     return ok(stage, "ffmpeg", f"{exe} ({version})")
 
 
-def check_stage(stage: str, section: dict) -> list[Check]:
-    """The checks of one stage, given its config section (`extract.<stage>`)."""
+def check_stage(stage: str, section: dict, where: str | None = None) -> list[Check]:
+    """The checks of one stage, given its config section (`where`, default `extract.<stage>`;
+    a feature set's `features.<set>.params`)."""
     mod = stage_module(stage)
+    where = where or f"extract.{stage}"
     try:
-        params = parse_params(mod.Params, section, f"extract.{stage}")
+        params = parse_params(mod.Params, section, where)
     except InputError as e:
-        return [bad(stage, "params", str(e), f"fix the extract.{stage} section of the config")]
+        section_name = where.removesuffix(".params")
+        return [bad(stage, "params", str(e), f"fix the {section_name} section of the config")]
     checks = [ffmpeg_check(stage)] if stage in DECODES_VIDEO else []
     check_model = getattr(mod, "check_model", None)
     if check_model is not None:
@@ -90,23 +95,53 @@ def load_config(path: str) -> dict:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-models", help="check every configured model and tool (fast)")
-    p.add_argument("--configfile", help="workflow config: check every stage's section")
+    p.add_argument(
+        "--configfile", help="workflow config: check every stage's section and feature set"
+    )
     p.add_argument("--stage", choices=list(STAGES), help="check one stage (with --params)")
     p.add_argument("--params", help="the stage's config section as JSON (with --stage)")
     p.add_argument("--out", help="also write the table here (only when everything is ready)")
     p.set_defaults(func=_run)
 
 
+def config_checks(config: dict, only: str | None = None) -> list[Check]:
+    """Every stage's checks: the stages without feature sets by their `extract.<stage>`
+    section, and each feature set of `features:` (default: one per modality) by its own
+    params, its rows named `<modality>:<set>` for a set not named after its modality."""
+    extract = config.get("extract") or {}
+    try:
+        sets = feature_sets(config)
+    except InputError as e:
+        return [bad("features", "params", str(e), "fix the features: section of the config")]
+    checks = []
+    for stage in STAGES:
+        if only not in (None, stage):
+            continue
+        if stage not in MODALITIES:
+            checks += check_stage(stage, stage_section(extract, stage))
+            continue
+        for fs in (fs for fs in sets.values() if fs.modality == stage):
+            named = fs.name == stage
+            where = f"extract.{stage}" if named else f"features.{fs.name}.params"
+            found = check_stage(stage, fs.params, where)
+            if not named:  # the row and its fix name the set's own config key
+                found = [
+                    replace(
+                        c, stage=f"{stage}:{fs.name}", fix=c.fix.replace(f"extract.{stage}", where)
+                    )
+                    for c in found
+                ]
+            checks += found
+    return checks
+
+
 def _run(args) -> int:
     if args.configfile:
-        extract = load_config(args.configfile)["extract"]
-        stages = [args.stage] if args.stage else list(STAGES)
-        sections = {s: stage_section(extract, s) for s in stages}
+        checks = config_checks(load_config(args.configfile), args.stage)
     elif args.stage:
-        sections = {args.stage: json.loads(args.params or "{}")}
+        checks = check_stage(args.stage, json.loads(args.params or "{}"))
     else:
         raise InputError("give --configfile CONFIG, or --stage STAGE --params JSON")
-    checks = [c for stage, section in sections.items() for c in check_stage(stage, section)]
     text = table(checks)
     print(text, file=sys.stderr)
     failed = [c for c in checks if not c.ok]

@@ -27,6 +27,7 @@ from .extract.common import RECIPE_STAGES, stage_section
 from .featuresets import check_feature_sets
 from .params import AT_LEAST_1, option, option_error, parse_params
 from .train.params import check_train_config
+from .train.search import parse_search
 
 # Package data, so an installed mersemi finds it too (the Snakefile validates with this file).
 SCHEMA = resources.files("mersemi") / "schemas" / "config.schema.yaml"
@@ -143,7 +144,7 @@ def check_config(config: dict) -> None:
     """Raise InputError naming the section and key of the first bad value: the top-level
     options, the section-wide `extract.recipe` (by the stages' `recipe` declaration), every
     extraction stage's section, every feature set (`features:`, each set's params by its
-    stage) and `train.features`, and every training job's section."""
+    stage) and `train.features`, every training job's section and `baseline_search:`."""
     parse_params(Layout, {k: config[k] for k in ("shards",) if k in config}, "config")
     extract = config.get("extract") or {}
     if "recipe" in extract:
@@ -155,6 +156,7 @@ def check_config(config: dict) -> None:
         parse_params(stage_module(stage).Params, section, f"extract.{stage}")
     check_feature_sets(config)
     check_train_config(config.get("train") or {})
+    parse_search(config.get("baseline_search"))
 
 
 __all__ = [

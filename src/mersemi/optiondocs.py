@@ -28,6 +28,7 @@ from .extract.common import StageParams
 from .featuresets import BenchmarkOptions, FeatureSetOptions, TrainFeatures
 from .params import Range, choices, field_default
 from .train import params as train
+from .train.search import SearchParams
 
 # The docs the tables live in (a source checkout: src/mersemi/ -> the repository root).
 DOCS = [Path(__file__).resolve().parents[2] / "docs" / n for n in ("extraction.md", "training.md")]
@@ -48,6 +49,7 @@ TABLES: dict[str, tuple[type, dict[str, dict]]] = {
     "train.probe": (train.ProbeParams, {}),
     "train.feature_bench": (train.BenchParams, {}),
     "feature_benchmark": (BenchmarkOptions, {}),
+    "baseline_search": (SearchParams, {}),
     "train.pseudo": (train.PseudoParams, {}),
     "train.vote": (train.VoteParams, {}),
 }

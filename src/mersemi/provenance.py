@@ -30,6 +30,27 @@ def params_hash(params: Mapping | None) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def model_revision(model: str) -> str:
+    """Which weights a feature file came from, as a short hash: a model folder by the sha256
+    of its `config.json` (the Hugging Face layout; else of its file names and sizes), a
+    checkpoint file by its size and the sha256 of its first MiB (hashing GBs of weights would
+    cost more than the merge); "" for a name that is not a local path (an open_clip tag)."""
+    path = Path(model)
+    h = hashlib.sha256()
+    if (path / "config.json").is_file():
+        h.update((path / "config.json").read_bytes())
+        return f"config.json sha256 {h.hexdigest()[:12]}"
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f"{f.relative_to(path)}\0{f.stat().st_size}\n".encode())
+        return f"listing sha256 {h.hexdigest()[:12]}"
+    if path.is_file():
+        with path.open("rb") as fh:
+            h.update(fh.read(1 << 20))
+        return f"{path.stat().st_size} bytes, head sha256 {h.hexdigest()[:12]}"
+    return ""
+
+
 @functools.cache
 def git_state() -> dict:
     """Commit and dirty flag of the checkout this code runs from (empty when installed)."""

@@ -4,7 +4,7 @@ Layout of every file:
   names     utf-8 strings, N (unique)
   features  float32, N x D
   valid     bool, N (False: the clip could not be processed; its feature row is zeros)
-  attrs     modality, model, layers, pooling, dim, params (JSON), digest
+  attrs     modality, model, model_revision, layers, pooling, dim, params (JSON), digest
 
 Files are written under a temp name and renamed when complete (see `atomic`).
 """
@@ -24,7 +24,7 @@ import numpy as np
 from . import __version__
 from .atomic import temp_path
 from .errors import InputError
-from .provenance import provenance
+from .provenance import model_revision, provenance
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class FeatureMeta:
         return {
             "modality": self.modality,
             "model": self.model,
+            # which weights: the path alone (in the digest) cannot tell a folder whose
+            # weights were replaced in place; provenance.model_revision says how it is made
+            "model_revision": model_revision(self.model),
             "layers": self.layers,
             "pooling": self.pooling,
             "dim": self.dim,

@@ -13,7 +13,8 @@ fill. A user error stops the load with one line and the CLI's exit code
 `Chains` holds the training chains' paths and the train rules' `{seed}` wildcard, and builds
 the fine-tuning steps' inputs. `Run.feature_sets` (mersemi.featuresets.FeatureSets) holds the
 feature sets' paths, `{set}` wildcards and params (the config's `features:`, `train.features`);
-`Run.feature_benchmark` the feature benchmark's command line (`feature_benchmark:`).
+`Run.feature_benchmark` the feature benchmark's command line (`feature_benchmark:`);
+`Run.baseline_search` the baseline search's trials and seeds (`baseline_search:`).
 The other names are what the rules format into their paths and `--params` (the shard file stem,
 code digests, stage and variant names, the options).
 (Snakemake's linter wants no function beside rules, so the rule files' helpers live here or in
@@ -47,6 +48,7 @@ from .manifest import label_clips
 from .runlock import ResultsLock, check_writable, claim
 from .train.folds import check_folds
 from .train.params import VARIANTS, config_folds, job_params, parse_job, train_seeds
+from .train.search import SearchPlan
 
 # What the rule files may import from the package (tests/test_smk_imports.py holds them to it).
 __all__ = [
@@ -112,6 +114,8 @@ class Run:
     feature_sets: FeatureSets  # results/features, one branch per set of `features:`
     # rule feature_benchmark's sets, combinations and --params (`feature_benchmark:`)
     feature_benchmark: FeatureBenchmark
+    # search.smk's trials, best-setting seeds and --search (`baseline_search:`)
+    baseline_search: SearchPlan
 
     def inventory_file(self, name: str) -> Path:
         """An inventory file as the rules read it: the staged copy where this load staged one."""
@@ -160,6 +164,7 @@ def load_run(config: dict, main_process: bool) -> Run:
         chains=Chains.of(results / "train", config["train"]),
         feature_sets=feature_sets,
         feature_benchmark=FeatureBenchmark.of(config, feature_sets),
+        baseline_search=SearchPlan.of(config),
     )
 
 

@@ -11,7 +11,13 @@ plus class-independent private structure and isotropic noise:
 - The modalities share z, so agreement across modalities carries information that no single
   one has (fusion beats every modality; invariant features are learnable by contrast).
 - Unlabeled clips come from the same distribution, with the labeled class mix; the test set
-  has a shifted class mix. Their true labels are written apart, for audits only.
+  has a shifted class mix (TEST_MIX, total-variation distance 0.131 from the labeled mix).
+  Their true labels are written apart, for audits only.
+- Missing modalities (`missing`, default 0.1): each clip misses each modality with that
+  probability, independently (a clip drawn to miss all three keeps one at random): its row
+  is zeros and `valid` False, as the store writes a clip that could not be processed. The
+  masks come from their own random stream, so `missing=0` gives the features of before.
+- The achieved test shift and missing shares are in every file's params (`synth.achieved`).
 
 It serves tests, benchmarks and training work. It is not the demo: it has no videos.
 """
@@ -56,6 +62,39 @@ class SynthConfig:
         default_factory=lambda: {"acoustic": 1.0, "visual": 1.5, "text": 2.0}
     )  # sigma_m, per modality
     n_shards: int = 8
+    missing: float = 0.1  # probability that a clip misses a modality (per modality, per clip)
+
+
+def tv_distance(a: dict[str, float], b: dict[str, float]) -> float:
+    """Total-variation distance 1/2 sum_c |a_c - b_c| of two class mixes."""
+    return 0.5 * sum(abs(a[c] - b[c]) for c in CLASSES)
+
+
+def mix_of(y: np.ndarray) -> dict[str, float]:
+    return {c: float(np.mean(y == i)) if len(y) else 0.0 for i, c in enumerate(CLASSES)}
+
+
+def missing_masks(n: int, share: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """valid per modality (bool N): each entry False with probability `share`, independently;
+    a row drawn False in every modality gets one modality back, chosen at random."""
+    if not 0 <= share < 1:
+        raise ValueError(f"missing must be in [0, 1), got {share}")
+    miss = rng.random((n, len(DIMS))) < share
+    full = np.flatnonzero(miss.all(1))
+    miss[full, rng.integers(len(DIMS), size=len(full))] = False
+    return {m: ~miss[:, j] for j, m in enumerate(DIMS)}
+
+
+def achieved(y: np.ndarray, split: np.ndarray, valid: dict[str, np.ndarray]) -> dict:
+    """What a draw gives: the labeled and test class mixes, their TV distance, the share of
+    clips missing each modality."""
+    train, test = mix_of(y[split == "train"]), mix_of(y[split == "test"])
+    return {
+        "labeled_mix": train,
+        "test_mix": test,
+        "test_tv": round(tv_distance(train, test), 6),
+        "missing_share": {m: round(float(1 - v.mean()), 6) for m, v in valid.items()},
+    }
 
 
 def _counts(mix: dict[str, float], n: int) -> dict[str, int]:
@@ -82,6 +121,7 @@ def make_synth(
         raise ValueError(f"n_unlabeled must be in [0, {MAX_UNLABELED}], got {cfg.n_unlabeled}")
     out = Path(out)
     rng = np.random.default_rng(cfg.seed)
+    valid = missing_masks(len_all(cfg), cfg.missing, np.random.default_rng([cfg.seed, 30]))
     n_train = sum(MER2024_TRAIN_COUNTS.values())
     train_mix = {c: MER2024_TRAIN_COUNTS[c] / n_train for c in CLASSES}
     y = np.concatenate(
@@ -99,22 +139,34 @@ def make_synth(
     k, p = cfg.latent_dim, cfg.private_dim
     means = rng.standard_normal((len(CLASSES), k)) * cfg.separation
     z = means[y] + rng.standard_normal((n, k))
+    params = {**asdict(cfg), "achieved": achieved(y, split, valid)}
 
     for modality, dim in DIMS.items():
         mrng = np.random.default_rng([cfg.seed, dim])
         a = mrng.standard_normal((k, dim)) / np.sqrt(k)
         b = mrng.standard_normal((p, dim)) / np.sqrt(p)
         sigma = cfg.noise[modality]
-        with feature_writer(out, modality, dim, n, asdict(cfg)) as w:
+        with feature_writer(out, modality, dim, n, params) as w:
             for start in range(0, n, chunk):
                 stop = min(n, start + chunk)
                 m = stop - start
                 h = z[start:stop] + sigma * mrng.standard_normal((m, k))
                 x = h @ a + mrng.standard_normal((m, p)) @ b + 0.1 * mrng.standard_normal((m, dim))
-                w.write(start, names[start:stop], x.astype(np.float32), np.ones(m, bool))
+                write_rows(w, start, names[start:stop], x, valid[modality][start:stop])
         log.info("synth: wrote %s (%d x %d, sigma %.2f)", out / f"{modality}.h5", n, dim, sigma)
 
     return write_tables(out, names, y, split, cfg.n_shards)[0]
+
+
+def len_all(cfg) -> int:
+    return sum(MER2024_TRAIN_COUNTS.values()) + cfg.n_unlabeled + cfg.n_test
+
+
+def write_rows(w: FeatureWriter, start: int, names, x: np.ndarray, valid: np.ndarray) -> None:
+    """Rows of a synthetic set; a missing modality's row is zeros with valid False."""
+    x = x.astype(np.float32)
+    x[~valid] = 0.0
+    w.write(start, names, x, valid)
 
 
 def feature_writer(out: Path, modality: str, dim: int, n: int, params: dict) -> FeatureWriter:

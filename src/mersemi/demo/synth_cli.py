@@ -32,23 +32,41 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--order",
         help="speakers profile: modality strength, strongest first (default text,acoustic,visual)",
     )
+    p.add_argument(
+        "--missing",
+        type=float,
+        default=SynthConfig.missing,
+        help="probability that a clip misses a modality, per modality (zeros, valid False)",
+    )
+    p.add_argument(
+        "--test-shift",
+        type=float,
+        help="speakers profile: total-variation distance of the test class mix from the "
+        f"labeled mix (default {SpeakerSynthConfig.test_shift})",
+    )
     p.set_defaults(func=_synth)
 
 
 def _synth(args) -> None:
+    if not 0 <= args.missing < 1:
+        raise InputError(f"--missing must be in [0, 1), got {args.missing}")
+    common = {"seed": args.seed, "n_unlabeled": args.n_unlabeled, "n_shards": args.shards}
+    common["missing"] = args.missing
     if args.profile == "speakers":
         kw = {"order": tuple(args.order.split(","))} if args.order else {}
-        cfg = SpeakerSynthConfig(
-            seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards, **kw
-        )
+        if args.test_shift is not None:
+            kw["test_shift"] = args.test_shift
+        cfg = SpeakerSynthConfig(**common, **kw)
         try:
             cfg.noise()
         except ValueError as e:
             raise InputError(f"--order: {e}") from None
-        make_speaker_synth(args.out, cfg)
+        try:
+            make_speaker_synth(args.out, cfg)
+        except ValueError as e:
+            raise InputError(f"--test-shift: {e}" if "test_shift" in str(e) else str(e)) from None
         return
-    if args.order:
-        raise InputError("--order is an option of --profile speakers")
-    make_synth(
-        args.out, SynthConfig(seed=args.seed, n_unlabeled=args.n_unlabeled, n_shards=args.shards)
-    )
+    for flag, given in (("--order", args.order), ("--test-shift", args.test_shift)):
+        if given is not None:
+            raise InputError(f"{flag} is an option of --profile speakers")
+    make_synth(args.out, SynthConfig(**common))

@@ -9,7 +9,12 @@ the MER2024 data that the default lacks:
   every modality, so identity shows in all three. Speakers have their own class mix
   (Dirichlet around the labeled mix), so speaker and class are correlated in training.
 - **A test split of unseen speakers** (disjoint from the labeled and unlabeled speakers) with
-  a shifted class mix (`mersemi.demo.synth.TEST_MIX`), hidden in the pool like MER2024's.
+  a shifted class mix, hidden in the pool like MER2024's: `test_shift` is its total-variation
+  distance from the labeled mix (default 0.25), along the line from the labeled mix through
+  `mersemi.demo.synth.TEST_MIX` (its own distance, 0.1307, gives the mix of before; below
+  0.314, where `angry` would reach 0). The achieved distance after rounding the counts is in the
+  files' params (`synth.achieved.test_tv`).
+- **Missing modalities** (`missing`, as the default profile: zeros and valid False).
 - **Ambiguous pool clips.** A share (`ambiguous`, 30 %) of the unlabeled clips are two-class
   mixtures: their class mean is (1 - lam) mu_a + lam mu_b with lam ~ U(0.3, 0.5); the hidden
   label is the majority class a. Test clips are not mixtures.
@@ -36,7 +41,12 @@ from .synth import (
     TEST_MIX,
     _counts,
     _labels,
+    achieved,
     feature_writer,
+    len_all,
+    missing_masks,
+    tv_distance,
+    write_rows,
     write_tables,
 )
 
@@ -60,11 +70,26 @@ class SpeakerSynthConfig:
     order: tuple = ("text", "acoustic", "visual")  # modality strength, strongest first
     levels: tuple = (1.0, 1.5, 2.0)  # noise sigma given to the modalities in `order`
     n_shards: int = 8
+    test_shift: float = 0.25  # TV distance of the test class mix from the labeled mix
+    missing: float = 0.1  # probability that a clip misses a modality (per modality, per clip)
 
     def noise(self) -> dict[str, float]:
         if sorted(self.order) != sorted(DIMS) or len(self.levels) != len(DIMS):
             raise ValueError(f"order must name {sorted(DIMS)} once each, got {self.order}")
         return dict(zip(self.order, map(float, self.levels), strict=True))
+
+
+def shifted_mix(train_mix: dict[str, float], shift: float) -> dict[str, float]:
+    """The class mix at TV distance `shift` from `train_mix`, on the line through TEST_MIX
+    (TV is linear along it while every share stays >= 0)."""
+    tv0 = tv_distance(train_mix, TEST_MIX)
+    t = shift / tv0
+    drop = [
+        train_mix[c] / (train_mix[c] - TEST_MIX[c]) for c in CLASSES if TEST_MIX[c] < train_mix[c]
+    ]
+    if not 0 <= t < min(drop):
+        raise ValueError(f"test_shift must be in [0, {tv0 * min(drop):.3f}), got {shift}")
+    return {c: train_mix[c] + t * (TEST_MIX[c] - train_mix[c]) for c in CLASSES}
 
 
 def _speakers_for(y, weights, rng) -> np.ndarray:
@@ -94,9 +119,11 @@ def make_speaker_synth(
     n_cls = len(CLASSES)
     n_train = sum(MER2024_TRAIN_COUNTS.values())
     train_mix = {c: MER2024_TRAIN_COUNTS[c] / n_train for c in CLASSES}
+    test_mix = shifted_mix(train_mix, cfg.test_shift)
+    valid = missing_masks(len_all(cfg), cfg.missing, np.random.default_rng([cfg.seed, 30, 22]))
     y_tr = _labels(MER2024_TRAIN_COUNTS, rng)
     y_un = _labels(_counts(train_mix, cfg.n_unlabeled), rng)
-    y_te = _labels(_counts(TEST_MIX, cfg.n_test), rng)
+    y_te = _labels(_counts(test_mix, cfg.n_test), rng)
     y = np.concatenate([y_tr, y_un, y_te])
     split = np.array(["train"] * n_train + ["unlabeled"] * cfg.n_unlabeled + ["test"] * cfg.n_test)
     n = len(y)
@@ -104,7 +131,7 @@ def make_speaker_synth(
     mix = np.array([train_mix[c] for c in CLASSES])
     w_seen = rng.dirichlet(cfg.speaker_concentration * n_cls * mix, size=cfg.n_speakers)
     w_test = rng.dirichlet(
-        cfg.speaker_concentration * n_cls * np.array([TEST_MIX[c] for c in CLASSES]),
+        cfg.speaker_concentration * n_cls * np.array([test_mix[c] for c in CLASSES]),
         size=cfg.n_test_speakers,
     )
     spk = np.concatenate(
@@ -132,7 +159,7 @@ def make_speaker_synth(
     z = center + offsets[spk] + rng.standard_normal((n, k))
     names = np.array([f"sample_{i:08d}" for i in rng.permutation(n)], dtype=object)
 
-    params = {**asdict(cfg), "profile": "speakers"}
+    params = {**asdict(cfg), "profile": "speakers", "achieved": achieved(y, split, valid)}
     for modality, dim in DIMS.items():
         mrng = np.random.default_rng([cfg.seed, dim, 22])
         a = mrng.standard_normal((k, dim)) / np.sqrt(k)
@@ -146,7 +173,7 @@ def make_speaker_synth(
                 h = z[start:stop] + sigma * mrng.standard_normal((m, k))
                 r = spk_private[spk[start:stop]] + mrng.standard_normal((m, p))
                 x = h @ a + r @ b + 0.1 * mrng.standard_normal((m, dim))
-                w.write(start, names[start:stop], x.astype(np.float32), np.ones(m, bool))
+                write_rows(w, start, names[start:stop], x, valid[modality][start:stop])
         log.info(
             "synth speakers: wrote %s (%d x %d, sigma %.2f)", out / f"{modality}.h5", n, dim, sigma
         )

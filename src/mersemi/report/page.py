@@ -140,6 +140,25 @@ def _feature_bench(doc: dict, plot: bytes | None) -> list[str]:
     return parts
 
 
+def _priors(stages: dict[str, dict]) -> list[str]:
+    """The pool's class prior that `vote.prior: em` estimated, beside the labeled set's."""
+    parts = []
+    for label, m in stages.items():
+        pr = m.get("prior")
+        if not pr:
+            continue
+        parts.append(f"<h2>{html.escape(label)}: class prior of the pool (vote.prior em)</h2>")
+        parts.append(
+            f"<p class='note'>EM (Saerens et al. 2002) over {pr.get('pool_rows')} pool clips, "
+            f"{pr.get('iterations')} iterations, calibration temperature "
+            f"{pr.get('temperature')}; their voted probabilities re-weighted to the estimate "
+            f"({pr.get('changed_predictions')} predictions changed). CV rows keep theirs.</p>"
+        )
+        rows = [[c, _pct(pr["labeled"][c]), _pct(pr["estimated"][c])] for c in CLASSES]
+        parts.append(_table(["class", "labeled (%)", "pool, estimated (%)"], rows))
+    return parts
+
+
 def build_report(r: ReportInputs) -> str:
     parts = [f"<h1>mersemi report</h1><p class='note'>{html.escape(r.note)}</p>"]
 
@@ -169,6 +188,7 @@ def build_report(r: ReportInputs) -> str:
         parts.append("<h2>Ablations (paper, Table 1)</h2>")
         parts.append(_table(header, _metrics_rows(r.ablations)))
 
+    parts += _priors(r.stages)
     if r.feature_bench is not None:
         parts += _feature_bench(r.feature_bench, r.feature_bench_plot)
 

@@ -11,7 +11,7 @@ from ..classes import CLASSES
 from ..errors import InputError
 from ..report.table1 import ablation_table, markdown_table
 from ..tables import read_csv_table
-from . import io, vote
+from . import io, searchcli, vote
 from .params import (
     BaselineParams,
     FinetuneParams,
@@ -154,6 +154,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _params(p, VoteParams)
     p.set_defaults(func=_vote)
+
+    searchcli.register(tsub)  # the baseline search's four jobs (docs: "Baseline search")
 
     p = tsub.add_parser("ablations", help="Table 1: rows of CV WAF / test WAF")
     p.add_argument(
@@ -305,19 +307,27 @@ def _rounds(args) -> None:
 
 def vote_both(df: pd.DataFrame, p) -> tuple[pd.DataFrame, dict]:
     """The paper's weights, fitted ones (nested over folds) and the auto choice between them
-    (nested too); the frame and top-level metrics follow `p.use`, "votes" holds all three."""
+    (nested too); the frame and top-level metrics follow `p.use`, "votes" holds all three.
+    With `p.prior` em each vote's pool rows are re-weighted to the pool's estimated prior
+    (labelshift.prior_revote; its `prior` entry in that vote and at the top)."""
     paper = vote.revote(df, p.weights)
     fitted, info = vote.nested_revote(df, p.weights, "fitted")
     auto, auto_info = vote.nested_revote(df, p.weights, "auto")
-    votes = {
-        "paper": {"weights": p.weights, **io.evaluate(paper)},
-        "fitted": {**info, **io.evaluate(fitted)},
-        "auto": {**auto_info, **io.evaluate(auto)},
-    }
-    used = {"paper": paper, "fitted": fitted, "auto": auto}[p.use]
+    frames = {"paper": paper, "fitted": fitted, "auto": auto}
+    metas = {"paper": {"weights": p.weights}, "fitted": info, "auto": auto_info}
+    if p.prior == "em":
+        from .labelshift import prior_revote
+
+        for k, frame in frames.items():
+            frames[k], prior = prior_revote(frame)
+            metas[k] = {**metas[k], "prior": prior}
+    votes = {k: {**metas[k], **io.evaluate(frames[k])} for k in frames}
+    used = frames[p.use]
+    extra = {"prior": votes[p.use]["prior"]} if p.prior == "em" else {}
     return used, {
         "weights": votes[p.use]["weights"],
         "use": p.use,
+        **extra,
         **io.evaluate(used),
         "votes": votes,
     }

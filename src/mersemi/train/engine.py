@@ -14,6 +14,7 @@ from ..progress import progress
 from .folds import Fold
 from .losses import imcl_ae, imcl_ne
 from .metrics import waf
+from .moddrop import drop_modalities
 from .models import MRCCL, make_model
 from .nee import add_noise, alpha_bar, sample_steps
 from .runtime import autocast, seed_all
@@ -23,11 +24,19 @@ log = logging.getLogger(__name__)
 
 
 class Features:
-    """Features on the device; `batch(rows)` gathers a mini-batch."""
+    """Features on the device; `batch(rows)` gathers a mini-batch; `valid` (bool per row,
+    per modality, on the CPU) where given."""
 
-    def __init__(self, features: dict[str, np.ndarray], device: torch.device):
+    def __init__(self, features: dict[str, np.ndarray], device: torch.device, valid=None):
         self.device = device
         self.x = {m: torch.from_numpy(v).to(device) for m, v in features.items()}
+        self.valid = {m: torch.from_numpy(np.asarray(v, bool)) for m, v in (valid or {}).items()}
+
+    def valid_of(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(np.asarray(rows), dtype=torch.long)
+        n = len(idx)
+        return {m: self.valid[m][idx] if m in self.valid else torch.ones(n, dtype=torch.bool)
+                for m in self.x}  # fmt: skip
 
     def batch(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         idx = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=self.device)
@@ -171,6 +180,8 @@ def train_fold(
     model.norm.fit(feats.stats(fold.train))
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     y_val = labels[fold.val]
+    p_drop = getattr(p, "modality_dropout", 0.0)
+    drop_gen = torch.Generator().manual_seed(p.seed * 1000 + fold.k + 30_000) if p_drop else None
     best = FoldResult(copy.deepcopy(model.state_dict()), 0, -1.0)
     bad = 0
     bar = progress(
@@ -183,6 +194,8 @@ def train_fold(
         for chunk in _batches(pos, p.batch_size, gen["cpu"], min_size=2):
             rows = fold.train[chunk]
             x = feats.batch(rows)
+            if p_drop:  # training batches only; zeros, as a clip without valid features
+                x, _ = drop_modalities(x, feats.valid_of(rows), p_drop, drop_gen)
             y = torch.as_tensor(fold.train_labels[chunk], device=device)
             with autocast(device, p.amp):
                 out = model(x)
@@ -244,7 +257,7 @@ def run_cv(
 ) -> CVResult:
     """Train one model per fold; out-of-fold probabilities for the labeled rows and
     fold-averaged probabilities for every pool row (unlabeled and test splits)."""
-    feats = Features(ds.features, device)
+    feats = Features(ds.features, device, ds.valid)
     labeled, pool = ds.labeled(), ds.pool(include_test=True)
     pos = {r: i for i, r in enumerate(labeled)}
     oof: dict[str, np.ndarray] = {}

@@ -128,6 +128,11 @@ class FinetuneParams(CVParams, ModelParams, NEEParams):
     pretrained: bool = option(True, help="initialise from the pretraining checkpoint")
     init_from_step1: bool = option(True, help="step 2 starts each fold from its step-1 model")
     weights: dict = head_weights("vote weights of the heads (early stopping watches the vote)")
+    modality_dropout: float = option(
+        0.0,
+        range=Range(0, 1, hi_open=True),
+        help="per training sample and modality, the chance its input is zeroed (as missing)",
+    )
 
 
 def step2_defaults() -> dict:
@@ -282,6 +287,11 @@ class VoteParams:
     # better out of fold, the choice nested over folds. Metrics always hold all three.
     use: Literal["paper", "fitted", "auto"] = option(
         "paper", help="paper: the weights; fitted: fitted out of fold; auto: the better one"
+    )
+    # "em": the pool's class prior re-estimated by EM from calibrated voted probabilities and
+    # the pool rows re-weighted to it (train/labelshift.py); labeled rows keep theirs.
+    prior: Literal["none", "em"] = option(
+        "none", help="em: re-weight the pool's votes to its prior estimated by EM (label shift)"
     )
 
 
