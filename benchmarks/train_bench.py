@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from train_rounds import add_args, rounds_markdown
 from train_search import add_arguments, run_search, search_markdown
 from train_seed import run_seed
 from train_table import markdown, summarise
@@ -100,6 +101,7 @@ def main(argv=None) -> int:
         metavar="P",
         help="> 0: also the row full_moddrop, the full chain with finetune.modality_dropout P",
     )
+    add_args(ap)  # --rounds, --min-new, --agree, --min-agree (train_rounds.py)
     ap.add_argument("--merge", nargs="+", help="merge the seeds of these outputs into --out")
     add_arguments(ap)  # --search-trials N --search-seeds S: the baseline search
     args = ap.parse_args(argv)
@@ -114,7 +116,9 @@ def main(argv=None) -> int:
         tmp = Path(args.out).with_suffix(".json.tmp")
         tmp.write_text(json.dumps(out, indent=2) + "\n")
         os.replace(tmp, args.out)
-        Path(args.out).with_suffix(".md").write_text(markdown(out) + search_markdown(out))
+        Path(args.out).with_suffix(".md").write_text(
+            markdown(out) + search_markdown(out) + rounds_markdown(out)
+        )
 
     if args.merge:
         for f in args.merge:
@@ -122,7 +126,7 @@ def main(argv=None) -> int:
             out["seeds"].update(got["seeds"])
             out.setdefault("configs", []).append(got["config"])
         save()
-        print(markdown(out))
+        print(markdown(out) + rounds_markdown(out))
         return 0
 
     data = Path(args.data)
@@ -146,7 +150,7 @@ def main(argv=None) -> int:
         save()
     if args.search_trials:
         run_search(args, ds, out, save)
-    print(markdown(out) + search_markdown(out))
+    print(markdown(out) + search_markdown(out) + rounds_markdown(out))
     return 0
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from train_options import option_rows
+from train_rounds import run_rounds_and_agree
 from train_table import COLS
 
 from mersemi.train.cli import vote_both
@@ -65,7 +66,9 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
     timed("baseline", t)
 
     t = time.perf_counter()
-    _, probe_m = run_probe(ds, parse_params(ProbeParams, {"seed": seed, "folds": args.folds}))
+    probe_df, probe_m = run_probe(
+        ds, parse_params(ProbeParams, {"seed": seed, "folds": args.folds})
+    )
     res["rows"]["probe"] = {"cv_waf": _m(probe_m, "cv"), "test_waf": _m(probe_m, "test")}
     timed("probe", t)
 
@@ -139,7 +142,7 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
         # step 2 keeps the paper's step-1 : step-2 learning-rate ratio (1e-4 : 5e-5)
         ft2 = {**ft, "lr": ft["lr"] / 2} if "lr" in ft else ft
         p2 = parse_finetune({**ft2, "step": 2})
-        _, df2, m2 = run_finetune(ds, p2, init=ck1, pseudo=pseudo)
+        ck2, df2, m2 = run_finetune(ds, p2, init=ck1, pseudo=pseudo)
         _, v2 = vote_both(df2, vote)
         _, v1 = vote_both(df1, vote)
         res["rows"][v] = {
@@ -207,6 +210,11 @@ def run_seed(args, ds, truth, seed: int, res: dict, save) -> dict:
                     "pseudo_labels": m2s.get("pseudo_labels"),
                 }
                 timed(f"full_{score}", t)
+            # issue 30: rows full_round2 .. (pseudo.rounds) and full_agree (pseudo.agree)
+            run_rounds_and_agree(
+                args, ds, truth, res, (base_df, probe_df), step1[key1], (ck2, df2, m2), p2,
+                vote, timed,
+            )  # fmt: skip
     return res
 
 

@@ -19,6 +19,9 @@ LABELS = {
     **{f"full_sel_{s}": f"full, pseudo.selection {s}" for s in SELECTIONS},
     "full_prior_em": "full, vote.prior em (re-vote)",
     "full_moddrop": "full, finetune.modality_dropout",
+    # issue 30 (train_rounds.py): the full variant after round r, and with pseudo.agree
+    **{f"full_round{r}": f"full, pseudo.rounds {r}" for r in range(2, 10)},
+    "full_agree": "full, pseudo.agree (the row's agree, min_agree)",
 }
 OPTION_ROWS = ("full_prior_em", "full_moddrop")  # issue 30: each against the full row
 COLS = (

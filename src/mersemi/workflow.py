@@ -47,7 +47,7 @@ from .inventory import Inventory, read_inventory, update_inventory
 from .manifest import label_clips
 from .runlock import ResultsLock, check_writable, claim
 from .train.folds import check_folds
-from .train.params import VARIANTS, config_folds, job_params, train_seeds
+from .train.params import VARIANTS, config_folds, job_params, parse_job, train_seeds
 from .train.search import SearchPlan
 
 # What the rule files may import from the package (tests/test_smk_imports.py holds them to it).
@@ -161,7 +161,7 @@ def load_run(config: dict, main_process: bool) -> Run:
         lock=lock,
         stage_dir=stage_dir,
         staged=staged,
-        chains=Chains(results / "train", train_seeds(config["train"])),
+        chains=Chains.of(results / "train", config["train"]),
         feature_sets=feature_sets,
         feature_benchmark=FeatureBenchmark.of(config, feature_sets),
         baseline_search=SearchPlan.of(config),
@@ -273,6 +273,29 @@ class Chains:
 
     root: Path
     seeds: list[int]
+    # pseudo.rounds: steps 3 .. rounds + 1 after step 2; probe_votes: pseudo.agree lists probe
+    rounds: int = 1
+    probe_votes: bool = False
+    min_new: int = 0  # pseudo.min_new: a round adding fewer labels stops the rounds
+
+    @classmethod
+    def of(cls, root: Path, train: dict) -> Chains:
+        pseudo = parse_job(train, "pseudo")
+        return cls(root, train_seeds(train), pseudo.rounds, "probe" in pseudo.agree, pseudo.min_new)
+
+    @property
+    def last_step(self) -> str:
+        """The step the submission, the vote and Table 1 read: step rounds + 1."""
+        return f"step{self.rounds + 1}"
+
+    def voted_step(self, variant: str) -> str:
+        """The last step of a variant (w/o pseudo labels has no rounds: step 2)."""
+        return "step2" if variant == "no_pseudo" else self.last_step
+
+    @staticmethod
+    def pseudo_dir(r: int) -> str:
+        """Round r's pseudo-label folder: `pseudo` (round 1, step 2's), then pseudo_r<r>."""
+        return "pseudo" if r == 1 else f"pseudo_r{r}"
 
     def dir(self, seed: int) -> Path:
         return self.root if seed == self.seeds[0] else self.root / f"seed{seed}"
@@ -325,11 +348,40 @@ class Chains:
 
         return inputs
 
+    def round_inputs(self, step: int, files: Mapping[str, Path]):
+        """Input function of step `step` >= 3, round r = step - 1 (docs/training.md, "Rounds and
+        consensus"): step 2's inputs, but it starts from step r with round r's pseudo labels,
+        and reads what decides an early stop (the two rounds' audits, step r's outputs)."""
+        step2 = self.finetune_inputs(2, files)
+
+        def inputs(wc) -> dict[str, Path]:
+            seed, r = self.seed_of(wc), step - 1
+            found = step2(wc)
+
+            def path(*parts):
+                return self.path(wc.variant, *parts, seed=seed)
+
+            found["init"] = path(f"step{r}", "model.pt")
+            found["pseudo"] = path(self.pseudo_dir(r), "labels.csv")
+            found["audit"] = path(self.pseudo_dir(r), "audit.json")
+            found["prev_audit"] = path(self.pseudo_dir(r - 1), "audit.json")
+            found["prev_predictions"] = path(f"step{r}", "predictions.csv")
+            found["prev_metrics"] = path(f"step{r}", "metrics.json")
+            return found
+
+        return inputs
+
 
 def finetune_flags(wc, input) -> str:
-    """A fine-tuning job's optional inputs as flags: --pretrained, --init, --pseudo."""
+    """A fine-tuning job's optional inputs as flags: --pretrained, --init, --pseudo (and in a
+    round's step --audit, --prev-audit, --prev-predictions, --prev-metrics)."""
     return " ".join(
-        f"--{key} {shlex.quote(str(input[key]))}"
-        for key in ("pretrained", "init", "pseudo")
+        f"--{key.replace('_', '-')} {shlex.quote(str(input[key]))}"
+        for key in FINETUNE_FLAGS
         if key in input.keys()  # noqa: SIM118 - a Namedlist: `in` tests its values
     )
+
+
+FINETUNE_FLAGS = (
+    "pretrained", "init", "pseudo", "audit", "prev_audit", "prev_predictions", "prev_metrics",
+)  # fmt: skip

@@ -17,16 +17,25 @@ FEATURE_FILES = FEATURE_SETS.trained_files
 TRAIN_CODE = code_digest("mersemi.train.cli")
 
 VOTED = ("step2", "vote", "metrics.json")
+# With pseudo.rounds > 1 (steps 3, 4, ...), Table 1 and the submission read the last step.
+LAST = CHAINS.last_step
+LAST_VOTED = (LAST, "vote", "metrics.json")
+# The linear probe's predictions, an input of the pseudo labels where pseudo.agree lists it.
+PROBE_VOTE = (
+    {"probe": run_path("probe", "predictions.csv", seed=SEED)}
+    if CHAINS.probe_votes
+    else {}
+)
 # Table 1: label -> each chain's metrics JSON, in the paper's row order, with the linear
 # probe after the MER2024 baseline (does the deep model earn its cost?).
 TABLE1 = {
     "MER2024 baseline": ("baseline", "metrics.json"),
     "Linear probe (logistic regression)": ("probe", "metrics.json"),
-    "MR-CCL (full)": ("full", *VOTED),
-    "w/o contrastive pretraining": ("no_pretrain", *VOTED),
-    "w/o NEE": ("no_nee", *VOTED),
+    "MR-CCL (full)": ("full", *LAST_VOTED),
+    "w/o contrastive pretraining": ("no_pretrain", *LAST_VOTED),
+    "w/o NEE": ("no_nee", *LAST_VOTED),
     "w/o pseudo labels": ("no_pseudo", *VOTED),
-    "w/o oversampling": ("no_oversample", *VOTED),
+    "w/o oversampling": ("no_oversample", *LAST_VOTED),
 }
 
 
@@ -167,6 +176,7 @@ for _step, _job in ((1, "finetune"), (2, "step2")):
 rule pseudo_labels:
     input:
         **({"truth": DATA["pool_truth_csv"]} if DATA["pool_truth_csv"] else {}),
+        **PROBE_VOTE,
         mrccl=run_path("{variant}", "step1", "vote", "predictions.csv", seed=SEED),
         baseline=run_path("baseline", "predictions.csv", seed=SEED),
     output:
@@ -182,11 +192,123 @@ rule pseudo_labels:
         truth=lambda wc, input: (
             f"--truth {shell_quote(input.truth)}" if "truth" in input.keys() else ""
         ),
+        probe=lambda wc, input: (
+            f" --probe {shell_quote(input.probe)}" if "probe" in input.keys() else ""
+        ),
         code=TRAIN_CODE,
     shell:
         "python -m mersemi train pseudo --mrccl {input.mrccl:q} --baseline {input.baseline:q}"
-        " {params.truth} --out {output.labels:q} --out-audit {output.audit:q} --out-sweep {output.sweep:q}"
+        " {params.truth}{params.probe} --out {output.labels:q} --out-audit {output.audit:q} --out-sweep {output.sweep:q}"
         " --params {params.p:q} 2> {log:q}"
+
+
+# Rounds 2 .. pseudo.rounds (docs/training.md, "Rounds and consensus"): round r's pseudo
+# labels from step r's vote, then step r + 1 from step r on them (the step-2 params); a round
+# adding fewer than pseudo.min_new labels passes step r through (`stopped_early`).
+ROUND_VARIANTS = "|".join(v for v in VARIANTS if v != "no_pseudo")
+for _r in range(2, CHAINS.rounds + 1):
+
+    rule:
+        name:
+            f"pseudo_labels_r{_r}"
+        input:
+            **({"truth": DATA["pool_truth_csv"]} if DATA["pool_truth_csv"] else {}),
+            **PROBE_VOTE,
+            mrccl=run_path(
+                "{variant}", f"step{_r}", "vote", "predictions.csv", seed=SEED
+            ),
+            baseline=run_path("baseline", "predictions.csv", seed=SEED),
+        output:
+            labels=run_path("{variant}", CHAINS.pseudo_dir(_r), "labels.csv", seed=SEED),
+            audit=run_path("{variant}", CHAINS.pseudo_dir(_r), "audit.json", seed=SEED),
+            sweep=run_path("{variant}", CHAINS.pseudo_dir(_r), "sweep.csv", seed=SEED),
+        log:
+            LOGS / f"train{{seed}}/{{variant}}_pseudo_r{_r}.log",
+        wildcard_constraints:
+            variant=ROUND_VARIANTS,
+        conda:
+            "../../envs/train.yaml"
+        params:
+            p=train_params(TRAIN, "pseudo"),
+            flags=lambda wc, input: " ".join(
+                f"--{k} {shell_quote(input[k])}"
+                for k in ("truth", "probe")
+                if k in input.keys()
+            ),
+            code=TRAIN_CODE,
+        shell:
+            "python -m mersemi train pseudo --mrccl {input.mrccl:q} --baseline {input.baseline:q}"
+            " {params.flags} --out {output.labels:q} --out-audit {output.audit:q} --out-sweep {output.sweep:q}"
+            " --params {params.p:q} 2> {log:q}"
+
+    rule:
+        name:
+            f"finetune_step{_r + 1}"
+        input:
+            unpack(CHAINS.round_inputs(_r + 1, {**FEATURE_FILES, "manifest": MANIFEST})),
+        output:
+            model=run_path("{variant}", f"step{_r + 1}", "model.pt", seed=SEED),
+            predictions=run_path(
+                "{variant}", f"step{_r + 1}", "predictions.csv", seed=SEED
+            ),
+            metrics=run_path("{variant}", f"step{_r + 1}", "metrics.json", seed=SEED),
+        log:
+            LOGS / f"train{{seed}}/{{variant}}_step{_r + 1}.log",
+        benchmark:
+            BENCH / f"train{{seed}}/{{variant}}_step{_r + 1}.tsv"
+        wildcard_constraints:
+            variant=ROUND_VARIANTS,
+        conda:
+            "../../envs/train.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=16000,
+            runtime=240,
+        params:
+            p=lambda wc: train_params(
+                TRAIN, "step2", variant=wc.variant, seed=seed_of(wc)
+            ),
+            min_new=CHAINS.min_new,
+            flags=finetune_flags,
+            code=TRAIN_CODE,
+        shell:
+            "python -m mersemi train finetune --acoustic {input.acoustic:q} --visual {input.visual:q} --text {input.text:q}"
+            " --manifest {input.manifest:q} {params.flags} --min-new {params.min_new}"
+            " --out-checkpoint {output.model:q} --out-predictions {output.predictions:q}"
+            " --out-metrics {output.metrics:q} --params {params.p:q} 2> {log:q}"
+
+
+if CHAINS.rounds > 1:
+
+    # rounds.json: every round's pseudo labels (count, share, class mix, agreement,
+    # precision) and the step it trained (WAF, stopped_early), read with Table 1.
+    rule pseudo_rounds:
+        input:
+            audits=[
+                run_path("{variant}", CHAINS.pseudo_dir(r), "audit.json", seed=SEED)
+                for r in range(1, CHAINS.rounds + 1)
+            ],
+            metrics=[
+                run_path("{variant}", f"step{r + 1}", "metrics.json", seed=SEED)
+                for r in range(1, CHAINS.rounds + 1)
+            ],
+        output:
+            run_path("{variant}", "rounds.json", seed=SEED),
+        log:
+            LOGS / "train{seed}/{variant}_rounds.log",
+        wildcard_constraints:
+            variant=ROUND_VARIANTS,
+        conda:
+            "../../envs/train.yaml"
+        params:
+            flags=lambda wc, input: " ".join(
+                [f"--audit {shell_quote(a)}" for a in input.audits]
+                + [f"--metrics {shell_quote(m)}" for m in input.metrics]
+            ),
+            code=TRAIN_CODE,
+        shell:
+            "python -m mersemi train rounds {params.flags} --out {output:q} 2> {log:q}"
 
 
 rule vote:
@@ -204,7 +326,7 @@ rule vote:
     log:
         LOGS / "train{seed}/{variant}_{step}_vote.log",
     wildcard_constraints:
-        step="step1|step2",
+        step="|".join(f"step{k}" for k in range(1, CHAINS.rounds + 2)),
     conda:
         "../../envs/train.yaml"
     params:
@@ -219,8 +341,8 @@ rule vote:
 # The challenge file (name,discrete) and its sidecar (name,status: ok | no_valid_modality).
 rule submission:
     input:
-        submission=run_path("full", "step2", "vote", "submission.csv"),
-        status=run_path("full", "step2", "vote", "submission_status.csv"),
+        submission=run_path("full", LAST, "vote", "submission.csv"),
+        status=run_path("full", LAST, "vote", "submission_status.csv"),
     output:
         submission=RESULTS / "submission.csv",
         status=RESULTS / "submission_status.csv",
@@ -233,11 +355,22 @@ rule submission:
 
 
 _TABLE1 = CHAINS.rows(TABLE1, TRAIN_SEEDS)
+# With pseudo.rounds > 1, Table 1 is built with each chain's rounds.json beside it.
+_ROUNDS = (
+    [
+        run_path(v, "rounds.json", seed=s)
+        for v in VARIANTS
+        if v != "no_pseudo"
+        for s in TRAIN_SEEDS
+    ]
+    if CHAINS.rounds > 1
+    else []
+)
 
 
 rule ablations:
     input:
-        [p for paths in _TABLE1.values() for p in paths],
+        [p for paths in _TABLE1.values() for p in paths] + _ROUNDS,
     output:
         csv=report(
             RESULTS / "ablations" / "table1.csv",

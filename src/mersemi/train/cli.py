@@ -72,6 +72,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", help="pretraining checkpoint (omit: train from scratch)")
     p.add_argument("--init", help="step-1 checkpoint to start each fold from (step 2)")
     p.add_argument("--pseudo", help="pseudo-label CSV (name,discrete) added to training folds")
+    p.add_argument(
+        "--min-new",
+        type=int,
+        help="a round r >= 2 of pseudo.rounds: pass --init's step through unchanged when the"
+        " round adds fewer pseudo labels than this beyond the one before (0: never);"
+        " needs --audit, --prev-audit, --prev-predictions, --prev-metrics",
+    )
+    p.add_argument("--audit", help="this round's pseudo-label audit JSON")
+    p.add_argument("--prev-audit", help="the previous round's pseudo-label audit JSON")
+    p.add_argument("--prev-predictions", help="predictions CSV of the step --init is")
+    p.add_argument("--prev-metrics", help="metrics JSON of the step --init is")
     _cv_outputs(p)
     _params(p, FinetuneParams)
     p.set_defaults(func=_finetune)
@@ -117,12 +128,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = tsub.add_parser("pseudo", help="pseudo labels where MR-CCL and baseline agree")
     p.add_argument("--mrccl", required=True, help="MR-CCL predictions CSV (step 1)")
     p.add_argument("--baseline", required=True, help="baseline predictions CSV")
+    p.add_argument("--probe", help="linear-probe predictions CSV (pseudo.agree lists probe)")
     p.add_argument("--truth", help="optional name,discrete CSV of true pool labels (audit)")
     p.add_argument("--out", required=True, help="pseudo-label CSV")
     p.add_argument("--out-audit", required=True, help="audit JSON")
     p.add_argument("--out-sweep", help="threshold sweep as CSV")
     _params(p, PseudoParams)
     p.set_defaults(func=_pseudo)
+
+    p = tsub.add_parser("rounds", help="rounds.json: each round's pseudo labels and step")
+    p.add_argument("--audit", action="append", required=True, help="round r's audit (in order)")
+    p.add_argument(
+        "--metrics", action="append", required=True, help="step r + 1's metrics (in order)"
+    )
+    p.add_argument("--out", required=True, help="rounds JSON")
+    p.set_defaults(func=_rounds)
 
     p = tsub.add_parser("vote", help="weighted soft voting, metrics and submission.csv")
     p.add_argument("--predictions", required=True, help="predictions CSV of finetune")
@@ -187,10 +207,44 @@ def _finetune(args) -> None:
         raise InputError("--init is for step 2 (start each fold from the step-1 fold model)")
     pretrained = io.load_checkpoint(args.pretrained, "mrccl-pretrain") if args.pretrained else None
     init = io.load_checkpoint(args.init, "mrccl") if args.init else None
+    rnd = _round(args)
+    if rnd is not None and rnd["stopped_early"]:
+        from .rounds import pass_through
+
+        out = {"checkpoint": args.out_checkpoint, "predictions": args.out_predictions}
+        pass_through(
+            args.init,
+            args.prev_predictions,
+            args.prev_metrics,
+            out | {"metrics": args.out_metrics},
+            rnd,
+        )
+        log.info("round passed through: %s", rnd["stopped_because"])
+        return
     pseudo = None
     if args.pseudo:
         pseudo = read_csv_table(args.pseudo, ["name", "discrete"], "pseudo-label CSV")
-    _write_cv(args, *run_finetune(_load(args), p, pretrained, init, pseudo))
+    ck, df, metrics = run_finetune(_load(args), p, pretrained, init, pseudo)
+    _write_cv(args, ck, df, metrics if rnd is None else metrics | rnd)
+
+
+def _round(args) -> dict | None:
+    """A round's decision (--min-new and its four files), or None outside the rounds."""
+    files = ("init", "audit", "prev_audit", "prev_predictions", "prev_metrics")
+    if args.min_new is None:
+        if any(getattr(args, k) for k in files[1:]):
+            raise InputError(
+                "--audit, --prev-audit, --prev-predictions, --prev-metrics need --min-new"
+            )
+        return None
+    missing = ["--" + k.replace("_", "-") for k in files if not getattr(args, k)]
+    if args.min_new < 0:
+        raise InputError(f"--min-new must be >= 0, got {args.min_new}")
+    if missing:
+        raise InputError(f"--min-new needs {', '.join(missing)}")
+    from .rounds import round_decision
+
+    return round_decision(args.audit, args.prev_audit, args.prev_metrics, args.min_new)
 
 
 def _probe(args) -> None:
@@ -222,8 +276,11 @@ def _pseudo(args) -> None:
 
     p = parse_params(PseudoParams, args.params)
     truth = read_csv_table(args.truth, ["name", "discrete"], "truth CSV") if args.truth else None
+    probe = io.read_predictions(args.probe) if args.probe else None
+    if probe is not None and "probe" not in p.agree:
+        raise InputError(f"--probe given but pseudo.agree {p.agree} does not list probe")
     out, report = run_pseudo(
-        io.read_predictions(args.mrccl), io.read_predictions(args.baseline), p, truth
+        io.read_predictions(args.mrccl), io.read_predictions(args.baseline), p, truth, probe
     )
     io.write_csv(out, args.out)
     io.write_json({"params": asdict(p), **report}, args.out_audit)
@@ -238,6 +295,14 @@ def _pseudo(args) -> None:
             for s in report["sweep"]
         ]
         io.write_csv(pd.DataFrame(rows), args.out_sweep)
+
+
+def _rounds(args) -> None:
+    from .rounds import read_json, summarise_rounds
+
+    audits = [read_json(a, "--audit") for a in args.audit]
+    metrics = [read_json(m, "--metrics") for m in args.metrics]
+    io.write_json(summarise_rounds(audits, metrics), args.out)
 
 
 def vote_both(df: pd.DataFrame, p) -> tuple[pd.DataFrame, dict]:

@@ -195,6 +195,10 @@ class BenchParams:
     )
 
 
+# The models whose predictions pseudo labels are voted from (the paper's two, then the probe).
+PSEUDO_MODELS = ("mrccl", "baseline")
+
+
 @dataclass
 class PseudoParams:
     thresholds: dict[str, float] = option(
@@ -205,9 +209,11 @@ class PseudoParams:
         fill=True,
         help="per-class confidence threshold (a class left out keeps its default)",
     )
-    # Whose confidence must pass the threshold: both models, only MR-CCL, or their mean.
+    # Whose confidence must pass the threshold: every agreeing model (both of the paper's
+    # two), only MR-CCL, or the agreeing models' mean.
     confidence: Literal["both", "mrccl", "mean"] = option(
-        "both", help="whose confidence must pass: both models, only MR-CCL, or their mean"
+        "both",
+        help="whose confidence must pass: every agreeing model, only MR-CCL, or their mean",
     )
     # What "confidence" is (see docs/training.md, "Pseudo labels"):
     #   prob_vote   max of the weighted mean of softmax probabilities (heads x folds)
@@ -240,6 +246,37 @@ class PseudoParams:
         items=UNIT,
         help="thresholds of the audit's precision/coverage sweep",
     )
+    # Consensus and rounds (docs/training.md, "Rounds and consensus"): a clip is kept when at
+    # least min_agree of the `agree` models predict the same class and the confidence rule
+    # passes over the agreeing models; round r >= 2 re-selects from step r's MR-CCL and
+    # trains step r + 1 from step r.
+    agree: list = option(
+        list(PSEUDO_MODELS), items=PSEUDO_MODELS + ("probe",), help="the models that vote"
+    )
+    min_agree: int = option(
+        0, range=NONNEG, help="0: all of agree; else at least this many (a strict majority)"
+    )
+    rounds: int = option(1, range=AT_LEAST_1, help="rounds of self-training (1: step 2 only)")
+    min_new: int = option(
+        0, range=NONNEG, help="> 0: stop when a round adds fewer labels than the one before"
+    )
+
+    def check(self) -> None:
+        if not self.agree or len(set(self.agree)) != len(self.agree):
+            raise InputError(f"agree must list distinct models, got {self.agree}")
+        n = len(self.agree)
+        if self.min_agree and not (n / 2 < self.min_agree <= n):
+            raise InputError(
+                f"min_agree={self.min_agree} must be a strict majority of the {n} models of "
+                f"agree (> {n / 2} and <= {n}), or 0 for all"
+            )
+        if self.confidence == "mrccl" and "mrccl" not in self.agree:
+            raise InputError("confidence mrccl needs mrccl in agree")
+
+    @property
+    def needed(self) -> int:
+        """How many models must agree (min_agree, 0 meaning all)."""
+        return self.min_agree or len(self.agree)
 
 
 @dataclass

@@ -19,13 +19,14 @@ from .io import evaluate, no_valid_modality, predictions_frame
 from .models import make_model
 from .runtime import seed_all, setup
 from .selftrain import (
-    audit,
+    audit_consensus,
+    balanced_keep,
     calibrate,
+    consensus,
     fit_temperature,
+    fitted_thresholds,
+    keep_confident,
     logit_sum,
-    precision_thresholds,
-    select_balanced,
-    select_pseudo,
 )
 from .vote import classifiers_of, probs_of
 
@@ -208,77 +209,94 @@ def _score(df: pd.DataFrame, pool: pd.DataFrame, p) -> tuple[np.ndarray, dict]:
 
 
 def run_pseudo(
-    mrccl: pd.DataFrame, base: pd.DataFrame, p, truth: pd.DataFrame | None = None
+    mrccl: pd.DataFrame,
+    base: pd.DataFrame,
+    p,
+    truth: pd.DataFrame | None = None,
+    probe: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Pseudo labels from two predictions frames (fold-averaged pool rows)."""
+    """Pseudo labels from the predictions frames (fold-averaged pool rows) of the models
+    `p.agree` lists: MR-CCL, the baseline and the linear probe (`probe`)."""
+    given = {"mrccl": mrccl, "baseline": base, "probe": probe}
+    missing = [k for k in p.agree if given[k] is None]
+    if missing:
+        raise InputError(f"pseudo.agree lists {missing}: its predictions are needed (--probe)")
+    frames = {k: given[k] for k in p.agree}
     splits = ("unlabeled", "test") if p.include_test else ("unlabeled",)
-    m = mrccl[mrccl["split"].isin(splits)].set_index("name")
-    b = base[base["split"].isin(splits)].set_index("name")
-    if set(m.index) != set(b.index):
-        diff = sorted(set(m.index) ^ set(b.index))
-        raise InputError(
-            f"the two predictions files cover different pool clips ({len(diff)} differ, e.g. "
-            f"{diff[:5]})"
-        )
-    b = b.loc[m.index]
+    pools = {k: f[f["split"].isin(splits)].set_index("name") for k, f in frames.items()}
+    first = p.agree[0]
+    for k, pool in pools.items():
+        if set(pool.index) != set(pools[first].index):
+            diff = sorted(set(pool.index) ^ set(pools[first].index))
+            raise InputError(
+                f"the predictions files of {first} and {k} cover different pool clips "
+                f"({len(diff)} differ, e.g. {diff[:5]})"
+            )
+    index = pools[first].index
+    pools = {k: pool.loc[index] for k, pool in pools.items()}
     # A clip without any valid feature gets the model's prior, not evidence: never a label.
-    blind = no_valid_modality(m) | no_valid_modality(b)
+    blind = np.zeros(len(index), bool)
+    for pool in pools.values():
+        blind |= np.asarray(no_valid_modality(pool))
     if blind.any():
         log.warning("pseudo labels: %d pool clip(s) without a valid modality excluded", blind.sum())
-        m, b = m[~blind], b[~blind]
-    pm, info_m = _score(mrccl, m, p)
-    pb, info_b = _score(base, b, p)
+        pools = {k: pool[~blind] for k, pool in pools.items()}
+    index = pools[first].index
+    scored = {k: _score(frames[k], pools[k], p) for k in p.agree}
+    probs = {k: v[0] for k, v in scored.items()}
+    mi = p.agree.index("mrccl") if "mrccl" in p.agree else None
+
+    def vote_of(probs):
+        return consensus([probs[k] for k in p.agree], p.needed, p.confidence, mi)
+
+    agree, pred, conf = vote_of(probs)
     thr = np.array([p.thresholds[c] for c in CLASSES])
-    keep, pred = select_pseudo(pm, pb, thr, p.confidence)
+    keep = keep_confident(agree, pred, conf, thr)
     selection = {"name": p.selection}
     if p.selection == "balanced":
-        oof = _oof(mrccl)
+        oof = _oof(frames[first])
         prior = np.bincount(oof["label"].map(CLASS_INDEX), minlength=len(CLASSES))
-        budget = int(round(p.budget * len(m)))
-        keep, pred = select_balanced(pm, pb, budget, prior, p.confidence)
+        budget = int(round(p.budget * len(index)))
+        keep = balanced_keep(agree, pred, conf, budget, prior)
         selection |= {"budget": budget, "prior": (prior / prior.sum()).round(4).tolist()}
     elif p.selection == "precision":
-        om, ob = _oof(mrccl).set_index("name"), _oof(base).set_index("name")
-        common = om.index.intersection(ob.index)
+        oofs = {k: _oof(f).set_index("name") for k, f in frames.items()}
+        common = oofs[first].index
+        for o in oofs.values():
+            common = common.intersection(o.index)
         if not len(common):
-            raise InputError("selection precision needs out-of-fold rows in both predictions")
-        om, ob = om.loc[common].reset_index(), ob.loc[common].reset_index()
-        thr = precision_thresholds(
-            _score(mrccl, om, p)[0],
-            _score(base, ob, p)[0],
-            om["label"].map(CLASS_INDEX).to_numpy(),
-            p.precision_target,
-            p.confidence,
-            p.min_support,
-        )
-        keep, pred = select_pseudo(pm, pb, thr, p.confidence)
+            raise InputError("selection precision needs out-of-fold rows in every predictions")
+        oofs = {k: o.loc[common].reset_index() for k, o in oofs.items()}
+        fitted = vote_of({k: _score(frames[k], oofs[k], p)[0] for k in p.agree})
+        y = oofs[first]["label"].map(CLASS_INDEX).to_numpy()
+        thr = fitted_thresholds(*fitted, y, p.precision_target, p.min_support, len(CLASSES))
+        keep = keep_confident(agree, pred, conf, thr)
         selection |= {
             "target": p.precision_target,
             "fitted_thresholds": dict(zip(CLASSES, thr.tolist(), strict=True)),
         }
     y_true = None
     if truth is not None:
-        t = truth.set_index("name")["discrete"].reindex(m.index)
+        t = truth.set_index("name")["discrete"].reindex(index)
         y_true = t.map(CLASS_INDEX).fillna(-1).astype(int).to_numpy()
-    report = audit(pm, pb, thr, p.confidence, p.sweep, y_true, keep)
+    report = audit_consensus(probs, p.needed, thr, p.confidence, p.sweep, y_true, keep)
     report["selection"] = selection
     report["include_test"] = p.include_test
     report["excluded_no_valid_modality"] = int(blind.sum())
-    report["score"] = {"name": p.score, "mrccl": info_m, "baseline": info_b}
+    report["score"] = {"name": p.score, **{k: v[1] for k, v in scored.items()}}
     report["selected"]["share"] = report["selected"]["count"] / max(report["pool"], 1)
     out = pd.DataFrame(
         {
-            "name": m.index[keep],
+            "name": index[keep],
             "discrete": [CLASSES[i] for i in pred[keep]],
-            "confidence_mrccl": pm.max(1)[keep],
-            "confidence_baseline": pb.max(1)[keep],
+            **{f"confidence_{k}": probs[k].max(1)[keep] for k in p.agree},
         }
     )
     log.info(
         "pseudo labels (%s): %d of %d pool clips (agreement %.3f)",
         p.score,
         len(out),
-        len(m),
+        len(index),
         report["agreement_rate"],
     )
     return out, report

@@ -37,6 +37,40 @@ def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
     return softmax(np.log(np.asarray(probs) + EPS) / temperature, axis=1)
 
 
+def consensus(
+    probs: list[np.ndarray], min_agree: int, confidence: str = "both", mrccl: int | None = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(agree, label, conf) of the models' probabilities `probs` (each rows x classes).
+
+    A row agrees when at least `min_agree` models predict the same class (a strict majority,
+    so that class, the label, is unique); elsewhere the label is the first model's class.
+    `conf` is the confidence of the label over the agreeing models: "both" the smallest of
+    their probabilities of it (every agreeing model must pass a threshold), "mean" their mean,
+    "mrccl" the probability model `mrccl` (an index into `probs`) gives it. For the agreeing
+    models the probability of the label is their maximum, so with two models and min_agree 2
+    this is the paper's rule (select_pseudo)."""
+    stack = np.stack([np.asarray(p, dtype=np.float64) for p in probs])
+    if 2 * min_agree <= len(stack) or min_agree > len(stack):
+        raise ValueError(f"min_agree must be a strict majority of {len(stack)}, got {min_agree}")
+    votes = stack.argmax(2)
+    counts = np.stack([(votes == c).sum(0) for c in range(stack.shape[2])], 1)
+    agree = counts.max(1) >= min_agree
+    label = np.where(agree, counts.argmax(1), votes[0])
+    member = votes == label
+    p_label = np.take_along_axis(stack, label[None, :, None], 2)[..., 0]
+    if confidence == "both":
+        conf = np.where(member, p_label, np.inf).min(0)
+    elif confidence == "mean":
+        conf = np.where(member, p_label, 0.0).sum(0) / member.sum(0)
+    elif confidence == "mrccl" and mrccl is not None:
+        conf = p_label[mrccl]
+    else:
+        raise ValueError(
+            f"confidence must be both, mrccl (with MR-CCL) or mean, got {confidence!r}"
+        )
+    return agree, label, conf
+
+
 def select_pseudo(
     p_mrccl: np.ndarray, p_base: np.ndarray, thresholds: np.ndarray, confidence: str = "both"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -46,23 +80,13 @@ def select_pseudo(
     thresholds[c]; `confidence` says whose: "both" (each model's max probability), "mrccl"
     (MR-CCL's only) or "mean" (the mean of the two).
     """
-    a, b = p_mrccl.argmax(1), p_base.argmax(1)
-    ca, cb = p_mrccl.max(1), p_base.max(1)
-    thr = np.asarray(thresholds, dtype=np.float64)[a]
-    if confidence == "both":
-        ok = (ca >= thr) & (cb >= thr)
-    elif confidence == "mrccl":
-        ok = ca >= thr
-    elif confidence == "mean":
-        ok = (ca + cb) / 2 >= thr
-    else:
-        raise ValueError(f"confidence must be both, mrccl or mean, got {confidence!r}")
-    return (a == b) & ok, a
+    agree, label, conf = consensus([p_mrccl, p_base], 2, confidence)
+    return keep_confident(agree, label, conf, thresholds), label
 
 
-def _joint_confidence(p_mrccl, p_base, confidence: str) -> np.ndarray:
-    ca, cb = p_mrccl.max(1), p_base.max(1)
-    return {"both": np.minimum(ca, cb), "mrccl": ca, "mean": (ca + cb) / 2}[confidence]
+def keep_confident(agree, label, conf, thresholds) -> np.ndarray:
+    """Agreeing rows whose confidence passes their label's threshold."""
+    return agree & (conf >= np.asarray(thresholds, dtype=np.float64)[label])
 
 
 def select_balanced(
@@ -76,17 +100,19 @@ def select_balanced(
     rows where both models agree, class c keeps its round(budget x prior[c]) most confident
     ones (confidence as in select_pseudo: the smaller of the two for "both"), so the pseudo
     labels follow the class mix `prior` instead of the classes the models are surest of."""
-    a = p_mrccl.argmax(1)
-    agree = a == p_base.argmax(1)
-    conf = _joint_confidence(p_mrccl, p_base, confidence)
-    keep = np.zeros(len(a), bool)
+    agree, label, conf = consensus([p_mrccl, p_base], 2, confidence)
+    return balanced_keep(agree, label, conf, budget, prior), label
+
+
+def balanced_keep(agree, label, conf, budget: int, prior) -> np.ndarray:
+    keep = np.zeros(len(label), bool)
     prior = np.asarray(prior, dtype=np.float64) / np.sum(prior)
-    for c in range(p_mrccl.shape[1]):
-        idx = np.flatnonzero(agree & (a == c))
+    for c in range(len(prior)):
+        idx = np.flatnonzero(agree & (label == c))
         n = min(len(idx), int(round(budget * prior[c])))
         if n:
             keep[idx[np.argsort(-conf[idx], kind="stable")[:n]]] = True
-    return keep, a
+    return keep
 
 
 def precision_thresholds(
@@ -101,12 +127,14 @@ def precision_thresholds(
     threshold at which the rows both models give c, confident at least that much, are right
     at least `target` of the time, over at least `min_support` rows (1.0: no threshold
     reaches it, the class gets no pseudo label)."""
-    a = p_mrccl.argmax(1)
-    agree = a == p_base.argmax(1)
-    conf = _joint_confidence(p_mrccl, p_base, confidence)
-    out = np.ones(p_mrccl.shape[1])
-    for c in range(p_mrccl.shape[1]):
-        idx = np.flatnonzero(agree & (a == c))
+    cons = consensus([p_mrccl, p_base], 2, confidence)
+    return fitted_thresholds(*cons, y, target, min_support, p_mrccl.shape[1])
+
+
+def fitted_thresholds(agree, label, conf, y, target, min_support, n_classes) -> np.ndarray:
+    out = np.ones(n_classes)
+    for c in range(n_classes):
+        idx = np.flatnonzero(agree & (label == c))
         if len(idx) < min_support:
             continue
         order = idx[np.argsort(-conf[idx], kind="stable")]
@@ -128,12 +156,33 @@ def audit(
     truth: np.ndarray | None = None,
     keep: np.ndarray | None = None,
 ) -> dict:
-    """Counts per class, agreement rate and a sweep of uniform thresholds (with precision when
-    the true labels of the pool are known, -1 marking unknown). `keep`: the selected rows
+    """The audit of the paper's two-model rule (audit_consensus of MR-CCL and the baseline)."""
+    probs = {"mrccl": p_mrccl, "baseline": p_base}
+    return audit_consensus(probs, 2, thresholds, confidence, sweep, truth, keep)
+
+
+def audit_consensus(
+    probs: dict[str, np.ndarray],
+    min_agree: int,
+    thresholds: np.ndarray,
+    confidence: str,
+    sweep: list[float],
+    truth: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+) -> dict:
+    """Counts per class, agreement rate (rows where at least `min_agree` of the models agree),
+    each model's agreement with the label, and a sweep of uniform thresholds (with precision
+    when the true labels of the pool are known, -1 marking unknown). `keep`: the selected rows
     when the selection is not the thresholds' (pseudo.selection)."""
-    kept, pred = select_pseudo(p_mrccl, p_base, thresholds, confidence)
+    names = list(probs)
+    mrccl = names.index("mrccl") if "mrccl" in names else None
+    agree, pred, conf = consensus([probs[k] for k in names], min_agree, confidence, mrccl)
+    kept = keep_confident(agree, pred, conf, thresholds)
     keep = kept if keep is None else keep
-    agree = p_mrccl.argmax(1) == p_base.argmax(1)
+    votes = {k: np.asarray(probs[k]).argmax(1) for k in names}
+
+    def share(mask, of):
+        return float((mask & of).sum() / of.sum()) if of.any() else None
 
     def summary(mask):
         out = {
@@ -156,12 +205,25 @@ def audit(
     result = {
         "pool": int(len(pred)),
         "agreement_rate": float(agree.mean()) if len(agree) else 0.0,
+        "models": names,
+        "min_agree": int(min_agree),
+        # per model: the share of the agreeing rows, and of the kept ones, it agrees on
+        "per_model_agreement": {
+            k: {"agreeing": share(votes[k] == pred, agree), "kept": share(votes[k] == pred, keep)}
+            for k in names
+        },
+        # per pair of models: the share of the pool they predict the same class for
+        "pairwise_agreement": {
+            f"{a}/{b}": float((votes[a] == votes[b]).mean()) if len(pred) else 0.0
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        },
         "confidence": confidence,
         "thresholds": {c: float(t) for c, t in zip(CLASSES, thresholds, strict=True)},
         "selected": summary(keep),
         "sweep": [],
     }
     for t in sweep:
-        m, _ = select_pseudo(p_mrccl, p_base, np.full(len(CLASSES), t), confidence)
+        m = keep_confident(agree, pred, conf, np.full(len(CLASSES), t))
         result["sweep"].append({"threshold": float(t), **summary(m)})
     return result
