@@ -97,6 +97,8 @@ def test_agree_and_min_agree_are_checked():
         parse_params(PseudoParams, {"agree": ["mrccl", "baseline"], "min_agree": 1})
     with pytest.raises(InputError, match="distinct"):
         parse_params(PseudoParams, {"agree": ["mrccl", "mrccl"]})
+    with pytest.raises(InputError, match="at least one"):
+        parse_params(PseudoParams, {"agree": []})
     with pytest.raises(InputError, match="confidence mrccl"):
         parse_params(PseudoParams, {"agree": ["baseline", "probe"], "confidence": "mrccl"})
     p = parse_params(PseudoParams, {"agree": ["mrccl", "baseline", "probe"], "min_agree": 2})

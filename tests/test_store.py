@@ -222,8 +222,9 @@ def test_merge_needs_one_shard_id_per_file(tmp_path, capsys):
 
 def test_file_attrs_name_the_weights_by_revision(tmp_path):
     """`model_revision` tells which weights made a file: an HF folder by its config.json's
-    sha256 (so new weights under the same path show), a checkpoint file by size and head, an
-    open_clip tag by nothing."""
+    sha256 (so new weights under the same path show), a torch checkpoint by its records (the
+    same weights saved under another name keep it: the demo's writer saves to a temp name),
+    another file by size and head, an open_clip tag by nothing."""
     import hashlib
     from dataclasses import replace
 
@@ -245,3 +246,13 @@ def test_file_attrs_name_the_weights_by_revision(tmp_path):
     want = hashlib.sha256(b"\x01" * 3000).hexdigest()[:12]
     assert revision(ckpt) == f"3000 bytes, head sha256 {want}"
     assert revision("ViT-L-14") == ""
+    import torch
+
+    state = {"w": torch.arange(4.0)}
+    torch.save(state, tmp_path / ".clip.pt.123.tmp")
+    torch.save(state, tmp_path / "clip2.pt")
+    saved = revision(tmp_path / "clip2.pt")
+    assert saved.startswith("zip records sha256 ")
+    assert revision(tmp_path / ".clip.pt.123.tmp") == saved
+    torch.save({"w": torch.arange(4.0) + 1}, tmp_path / "clip2.pt")
+    assert revision(tmp_path / "clip2.pt") != saved

@@ -105,6 +105,8 @@ def allowed(cls, f: dataclasses.Field) -> str:
         parts.append("keys among " + ", ".join(f"`{k}`" for k in m["keys"]))
     if m.get("items") is not None:
         parts.append(f"each {_rule(m['items'])}")
+    if m.get("distinct"):
+        parts.append("distinct, at least one")
     if m.get("total") is not None:
         parts.append(f"sum {m['total']}")
     if m.get("fill"):

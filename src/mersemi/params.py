@@ -81,14 +81,16 @@ def option(
     noun: str = "key(s)",
     fill: bool = False,
     total: Range | None = None,
+    distinct: bool = False,
 ):
     """A dataclass field that declares an option: its default, its one-line `help` and its
     rule. `range`: a number's bounds. A dict or list option: `items`, each value's rule (a
     Range, or a tuple of the allowed values); a dict's `keys` (the allowed ones, `noun` names
     them in errors), `fill` (missing keys take the default's values, in `keys` order) and
-    `total` (the range of the values' sum). A list or dict default is copied per instance."""
+    `total` (the range of the values' sum); a list's `distinct` (at least one value, each at
+    most once). A list or dict default is copied per instance."""
     metadata = {"help": help, "range": range, "keys": keys, "items": items, "noun": noun}
-    metadata |= {"fill": fill, "total": total}
+    metadata |= {"fill": fill, "total": total, "distinct": distinct}
     if isinstance(default, list | dict):
         value = default
         return dataclasses.field(default_factory=lambda: copy.deepcopy(value), metadata=metadata)
@@ -168,6 +170,8 @@ def option_error(cls, name: str, value) -> str | None:
         if total is not None and sum(value.values()) not in total:
             return f"{name}: sum={sum(value.values())!r} must be {total}"
     elif isinstance(value, list | tuple):
+        if rule.get("distinct") and (not value or len(set(value)) != len(value)):
+            return f"{name} must list distinct values, at least one, got {list(value)}"
         if isinstance(items, tuple):
             unknown = [v for v in value if v not in items]
             return f"{name}: unknown {noun} {unknown}; allowed: {list(items)}" if unknown else None

@@ -11,6 +11,7 @@ import json
 import platform
 import subprocess
 import sys
+import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
@@ -32,9 +33,10 @@ def params_hash(params: Mapping | None) -> str | None:
 
 def model_revision(model: str) -> str:
     """Which weights a feature file came from, as a short hash: a model folder by the sha256
-    of its `config.json` (the Hugging Face layout; else of its file names and sizes), a
-    checkpoint file by its size and the sha256 of its first MiB (hashing GBs of weights would
-    cost more than the merge); "" for a name that is not a local path (an open_clip tag)."""
+    of its `config.json` (the Hugging Face layout; else of its file names and sizes); a torch
+    zip checkpoint by its records' names, CRC-32s and sizes (the zip's own directory: every
+    byte of the weights, read without reading GBs); any other file by its size and the sha256
+    of its first MiB; "" for a name that is not a local path (an open_clip tag)."""
     path = Path(model)
     h = hashlib.sha256()
     if (path / "config.json").is_file():
@@ -44,6 +46,15 @@ def model_revision(model: str) -> str:
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
             h.update(f"{f.relative_to(path)}\0{f.stat().st_size}\n".encode())
         return f"listing sha256 {h.hexdigest()[:12]}"
+    if path.is_file() and zipfile.is_zipfile(path):
+        # torch.save names its records <file stem at save time>/...: drop that folder, so
+        # the same weights saved under a temp name (or renamed) keep their revision.
+        with zipfile.ZipFile(path) as z:
+            for info in sorted(z.infolist(), key=lambda i: i.filename.partition("/")[2]):
+                h.update(
+                    f"{info.filename.partition('/')[2]}\0{info.CRC}\0{info.file_size}\n".encode()
+                )
+        return f"zip records sha256 {h.hexdigest()[:12]}"
     if path.is_file():
         with path.open("rb") as fh:
             h.update(fh.read(1 << 20))

@@ -251,7 +251,10 @@ class PseudoParams:
     # passes over the agreeing models; round r >= 2 re-selects from step r's MR-CCL and
     # trains step r + 1 from step r.
     agree: list = option(
-        list(PSEUDO_MODELS), items=PSEUDO_MODELS + ("probe",), help="the models that vote"
+        list(PSEUDO_MODELS),
+        items=PSEUDO_MODELS + ("probe",),
+        distinct=True,
+        help="the models that vote",
     )
     min_agree: int = option(
         0, range=NONNEG, help="0: all of agree; else at least this many (a strict majority)"
@@ -262,15 +265,13 @@ class PseudoParams:
     )
 
     def check(self) -> None:
-        if not self.agree or len(set(self.agree)) != len(self.agree):
-            raise InputError(f"agree must list distinct models, got {self.agree}")
-        n = len(self.agree)
-        if self.min_agree and not (n / 2 < self.min_agree <= n):
+        if self.min_agree and not (len(self.agree) / 2 < self.min_agree <= len(self.agree)):
+            n = len(self.agree)
             raise InputError(
                 f"min_agree={self.min_agree} must be a strict majority of the {n} models of "
                 f"agree (> {n / 2} and <= {n}), or 0 for all"
             )
-        if self.confidence == "mrccl" and "mrccl" not in self.agree:
+        if self.confidence not in ("both", "mean", *self.agree):
             raise InputError("confidence mrccl needs mrccl in agree")
 
     @property
