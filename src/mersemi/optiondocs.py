@@ -82,6 +82,8 @@ def _type_name(hint) -> tuple[str, bool]:
         names = [_type_name(h)[0] for h in args if h is not type(None)]
         return " or ".join(names), type(None) in args
     origin = typing.get_origin(hint) or hint
+    if origin is typing.Literal:  # a word among other types: `int or list or "all"`
+        return " or ".join(f'"{v}"' for v in typing.get_args(hint)), False
     return _TYPES.get(origin, str(hint)), False
 
 

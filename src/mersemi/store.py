@@ -4,6 +4,8 @@ Layout of every file:
   names     utf-8 strings, N (unique)
   features  float32, N x D
   valid     bool, N (False: the clip could not be processed; its feature row is zeros)
+  layers    float32, N x L x D, only with `layers: all`: hidden state k's pooled vector at
+            [:, k] (the layer probe's input); `features` keeps the family's default choice
   attrs     modality, model, model_revision, layers, pooling, dim, params (JSON), digest
 
 Files are written under a temp name and renamed when complete (see `atomic`).
@@ -111,8 +113,8 @@ class FeatureWriter:
         w.write(0, names[:k], feats[:k], valid[:k]) ...
     """
 
-    def __init__(self, path: str | os.PathLike, meta: FeatureMeta, n: int):
-        self.path, self.meta, self.n = Path(path), meta, n
+    def __init__(self, path: str | os.PathLike, meta: FeatureMeta, n: int, n_layers: int = 0):
+        self.path, self.meta, self.n, self.n_layers = Path(path), meta, n, n_layers
         self._filled = np.zeros(n, dtype=bool)
 
     def __enter__(self) -> "FeatureWriter":
@@ -121,12 +123,28 @@ class FeatureWriter:
         self._h5.create_dataset("names", shape=(self.n,), dtype=_STR)
         self._h5.create_dataset("features", shape=(self.n, self.meta.dim), dtype=np.float32)
         self._h5.create_dataset("valid", shape=(self.n,), dtype=bool)
+        if self.n_layers:  # chunked by layer: the probe reads one layer of every row
+            shape, chunks = (
+                (self.n, self.n_layers, self.meta.dim),
+                (max(min(self.n, 256), 1), 1, self.meta.dim),
+            )
+            self._h5.create_dataset("layers", shape=shape, dtype=np.float32, chunks=chunks)
         self._h5.attrs.update(self.meta.to_attrs())
         return self
 
-    def write(self, start: int, names: Sequence[str], features: np.ndarray, valid) -> None:
+    def write(self, start: int, names: Sequence[str], features: np.ndarray, valid, layers=None):
         features = np.asarray(features, dtype=np.float32)
         stop = start + len(names)
+        if self.n_layers:
+            layers = np.asarray(layers, dtype=np.float32)
+            if (
+                layers.shape != (len(names), self.n_layers, self.meta.dim)
+                or not np.isfinite(layers).all()
+            ):
+                raise ValueError(f"{self.path}: rows {start}:{stop}: layers of shape "
+                                 f"{layers.shape} (or not finite), expected ({len(names)}, "
+                                 f"{self.n_layers}, {self.meta.dim})")  # fmt: skip
+            self._h5["layers"][start:stop] = layers
         if features.shape != (len(names), self.meta.dim):
             raise ValueError(
                 f"{self.path}: features of shape {features.shape} for {len(names)} names, "
@@ -157,12 +175,29 @@ def write_features(
     names: Sequence[str],
     features: np.ndarray,
     valid: Iterable[bool],
+    layers: np.ndarray | None = None,
 ) -> None:
-    """Write a whole feature file atomically. Names must be unique."""
+    """Write a whole feature file atomically. Names must be unique; `layers` (N x L x D):
+    every hidden state's pooled vector."""
     names = list(names)
     _check_unique(names, Path(path))
-    with FeatureWriter(path, meta, len(names)) as w:
-        w.write(0, names, features, list(valid))
+    n_layers = 0 if layers is None else np.shape(layers)[1]
+    with FeatureWriter(path, meta, len(names), n_layers) as w:
+        w.write(0, names, features, list(valid), layers)
+
+
+def read_layers(path: str | os.PathLike, layer: int | None = None) -> np.ndarray | None:
+    """The file's `layers` dataset (N x L x D; one layer: N x D), None where it has none."""
+    with _open(Path(path)) as f:
+        if "layers" not in f:
+            return None
+        return f["layers"][()] if layer is None else f["layers"][:, layer, :]
+
+
+def stored_layers(path: str | os.PathLike) -> int:
+    """How many layers the file stores (0: only `features`)."""
+    with _open(Path(path)) as f:
+        return int(f["layers"].shape[1]) if "layers" in f else 0
 
 
 def _check_unique(names: Sequence[str], path: Path) -> None:
@@ -264,11 +299,12 @@ def merge_features(
                 + (f" (no file given for shard(s) {', '.join(absent[:5])})" if absent else "")
             )
     total = sum(int(m.sum()) for m in keep)
-    with FeatureWriter(out, first, total) as w:
+    with FeatureWriter(out, first, total, stored_layers(shard_paths[0])) as w:
         start = 0
         for p, mask in zip(shard_paths, keep, strict=True):
-            fs = read_features(p)
-            w.write(start, list(fs.names[mask]), fs.features[mask], fs.valid[mask])
+            fs, layers = read_features(p), read_layers(p)
+            rows = None if layers is None else layers[mask]
+            w.write(start, list(fs.names[mask]), fs.features[mask], fs.valid[mask], rows)
             start += int(mask.sum())
     dropped = sum(len(m) - int(m.sum()) for m in keep)
     log.info(

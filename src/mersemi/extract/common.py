@@ -337,14 +337,19 @@ def write_feature_shard(
     outcome: Outcome,
     features: np.ndarray,
     stage: str,
+    layers: np.ndarray | None = None,
 ) -> None:
-    """Zero the rows of invalid clips, write the reasons sidecar, then the feature file.
+    """Zero the rows of invalid clips, write the reasons sidecar, then the feature file
+    (with `layers`, N x L x D: every hidden state's pooled vector, `layers: all`).
 
     The feature file is what the workflow tracks; it appears last, so when it exists its
     sidecar exists too.
     """
     features = np.asarray(features, dtype=np.float32).copy()
     features[~outcome.valid] = 0.0
+    if layers is not None:
+        layers = np.asarray(layers, dtype=np.float32).copy()
+        layers[~outcome.valid] = 0.0
     write_reasons(outcome, out)
-    write_features(out, meta, outcome.names, features, outcome.valid)
+    write_features(out, meta, outcome.names, features, outcome.valid, layers)
     outcome.log_summary(stage, out)

@@ -8,6 +8,8 @@ that seed's folds, the folds of the workflow's own probe and baseline jobs (same
 stratified folds over the labeled rows, the rows in the order of the first acoustic set's
 file, which is the workflow's order). A row reports CV WAF mean ± std (ddof 1) over the seeds
 and the per-seed values; rows are ranked by CV WAF within their modality (combinations last).
+A set whose file stores every layer (`layers: all`) also gets one row per layer,
+`<set>@L<k>` (hidden state k pooled alone), beside its own row (the family's default choice).
 """
 
 import json
@@ -20,7 +22,7 @@ import pandas as pd
 from ..errors import InputError
 from ..manifest import read_manifest
 from ..params import parse_params as _parse
-from ..store import MODALITIES, read_features
+from ..store import MODALITIES, read_features, read_layers, stored_layers
 from .data import Dataset, build_dataset
 from .params import BaselineParams, BenchParams, ProbeParams
 from .pipeline import run_baseline
@@ -29,6 +31,7 @@ from .probe import run_probe
 log = logging.getLogger(__name__)
 
 COMBO = "+"  # joins the sets of a combination, and their modalities
+LAYER = "@L"  # <set>@L<k>: hidden state k of a set stored with `layers: all`
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,17 @@ class FeatureSet:
     name: str
     modality: str
     path: str
+    layer: int | None = None  # one stored layer of the file instead of its features
+
+
+def expand_layers(sets: list[FeatureSet]) -> list[FeatureSet]:
+    """Each set, followed by one set per layer its file stores (`<set>@L<k>`)."""
+    out = []
+    for s in sets:
+        out.append(s)
+        n = stored_layers(s.path) if s.layer is None else 0
+        out += [FeatureSet(f"{s.name}{LAYER}{k}", s.modality, s.path, k) for k in range(n)]
+    return out
 
 
 def parse_bench_params(text) -> BenchParams:
@@ -61,8 +75,10 @@ def parse_set(spec: str) -> FeatureSet:
     """NAME=MODALITY:PATH."""
     name, sep, rest = spec.partition("=")
     modality, sep2, path = rest.partition(":")
-    if not (sep and sep2 and name and path) or COMBO in name:
-        raise InputError(f"--set {spec!r}: expected NAME=MODALITY:PATH (NAME without {COMBO!r})")
+    if not (sep and sep2 and name and path) or COMBO in name or LAYER in name:
+        raise InputError(
+            f"--set {spec!r}: expected NAME=MODALITY:PATH (NAME without {COMBO!r} or {LAYER!r})"
+        )
     if modality not in MODALITIES:
         raise InputError(f"--set {name}: unknown modality {modality!r}; one of {list(MODALITIES)}")
     return FeatureSet(name, modality, path)
@@ -117,7 +133,8 @@ class Sets:
                 self.names = order[man.loc[list(order), "label"].to_numpy() != ""]
             index = {n: i for i, n in enumerate(fs.names)}
             at = np.fromiter((index[n] for n in self.names), np.int64, len(self.names))
-            self._rows[s.name] = (fs.features[at], fs.valid[at])
+            x = fs.features if s.layer is None else read_layers(s.path, s.layer)
+            self._rows[s.name] = (x[at], fs.valid[at])
             self.meta_of[s.name] = fs.meta
             del fs
         rows = man.loc[list(self.names)]
@@ -138,6 +155,7 @@ class Sets:
             "layers": m.layers,
             "pooling": m.pooling,
             "dim": m.dim,
+            **({} if self.sets[name].layer is None else {"layer": self.sets[name].layer}),
         }
 
 
@@ -199,6 +217,7 @@ def feature_bench(
     sets: list[FeatureSet], combos: list[str], manifest, p: BenchParams
 ) -> tuple[pd.DataFrame, dict]:
     """The ranked table and the JSON document (rows, sets' provenance, params)."""
+    sets = expand_layers(sets)
     entries = [(s.name,) for s in sets] + [parse_combo(c, check_names(sets)) for c in combos]
     store = Sets(sets, manifest)
     rows = [bench_row(store, names, model, p) for names in entries for model in p.models]

@@ -60,12 +60,12 @@ class Params(StageParams):
     min_chunk_seconds: float = option(
         1.0, range=NONNEG, help="mersemi: a shorter tail joins the previous chunk"
     )
-    layers: int | list[int] | None = option(
+    layers: int | list[int] | typing.Literal["all"] | None = option(
         None,
         range=AT_LEAST_1,
         help="hidden states summed (mersemi: averaged): null = MERTools' for the family (last "
-        "4; Whisper: last_hidden_state), N = the last N, or a list of int indices (0: the "
-        "embeddings, -1: the last)",
+        "4; Whisper: last_hidden_state), N = the last N, a list of int indices (0: the "
+        "embeddings, -1: the last), or all: every state stored too (HuBERT-like families)",
     )
     whisper_output: WhisperOutput = option(
         "decoder",

@@ -45,6 +45,10 @@ UNSUPPORTED = {
     '"Audio encoder families")',
 }
 
+# `layers: all`: every hidden state pooled and stored (HDF5 `layers`, N x L+1 x D) beside the
+# family's default choice in `features`, for a layer-by-layer probe.
+ALL = "all"
+
 # MERTools' layer choice per family: the last 4 states, or Whisper's last_hidden_state.
 MERTOOLS_LAYERS = {**{f: 4 for f in SPEECH}, "whisper": 1}
 
@@ -84,8 +88,14 @@ def detect_family(path: Path, family: str = "auto") -> str:
 
 def layers_error(layers) -> str | None:
     """What is wrong with a `layers` value before the model is known (None: fine)."""
-    if layers is None or (isinstance(layers, int) and not isinstance(layers, bool)):
+    if (
+        layers is None
+        or layers == ALL
+        or (isinstance(layers, int) and not isinstance(layers, bool))
+    ):
         return None
+    if isinstance(layers, str):
+        return f"layers: {layers!r} is not null, an int, a list of indices or {ALL!r}"
     if not layers:
         return "layers: an empty list names no hidden state"
     bad = [v for v in layers if isinstance(v, bool) or not isinstance(v, int)]
@@ -95,7 +105,14 @@ def layers_error(layers) -> str | None:
 def resolve_layers(layers, family: str, n_states: int) -> list[int]:
     """The hidden-state indices (0 .. n_states-1, ascending) that `layers` names: None is
     MERTools' choice for the family, an int N the last N, a list the given indices (negative
-    ones count from the end)."""
+    ones count from the end), "all" every state (the HuBERT-like families: the layer probe)."""
+    if layers == ALL:
+        if family not in SPEECH:
+            raise InputError(
+                f"extract acoustic: layers: {ALL} is for the families {', '.join(SPEECH)}; for "
+                f"{family} give a list of hidden-state indices"
+            )
+        return list(range(n_states))
     layers = MERTOOLS_LAYERS[family] if layers is None else layers
     if isinstance(layers, int):
         if layers > n_states:

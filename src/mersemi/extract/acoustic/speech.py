@@ -23,7 +23,7 @@ from ..common import departures, recipe_precision
 from ..hidden import LayerStates
 from ..models import load_dtype, require_model_dir
 from . import MERTOOLS, SAMPLE_RATE, STAGE, Params
-from .family import MASK_SAFE, MERTOOLS_LAYERS, SPEECH, detect_family, resolve_layers
+from .family import ALL, MASK_SAFE, MERTOOLS_LAYERS, SPEECH, detect_family, resolve_layers
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,9 @@ def load_family(params: Params) -> tuple[Path, str]:
 
 class SpeechEmbedder:
     """Loads a HuBERT-like directory once; `embed(waves)` -> float32 (N, hidden) clip vectors
-    (the stage's UTTERANCE level); `frames(wave)` -> MERTools' FRAME level of one clip."""
+    (the stage's UTTERANCE level); `embed_layers(waves)` -> those and, with `layers: all`,
+    every hidden state's pooled vector (N, n_states, hidden); `frames(wave)` -> MERTools'
+    FRAME level of one clip."""
 
     def __init__(self, params: Params):
         check_params(params, STAGE)
@@ -90,7 +92,12 @@ class SpeechEmbedder:
         self.model_dir = Path(path)
         self.dim = int(model.config.hidden_size)
         self.n_states = len(self.model.encoder.layers) + 1
-        self.indices = resolve_layers(params.layers, self.family, self.n_states)
+        # `layers: all` pools every state (`taken`) and sums the family's default (`indices`)
+        self.all_layers = params.layers == ALL
+        self.taken = resolve_layers(params.layers, self.family, self.n_states)
+        default = resolve_layers(None, self.family, self.n_states)
+        self.indices = default if self.all_layers else self.taken
+        self.n_stored = self.n_states if self.all_layers else 0
         self.departures = mertools_departures(params, self.family, self.indices, self.n_states)
         if self.extractor.sampling_rate != SAMPLE_RATE:
             raise InputError(
@@ -120,9 +127,24 @@ class SpeechEmbedder:
 
     def embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """Clip vectors for float32 16 kHz mono waveforms (each at least 25 ms long)."""
-        if self.params.recipe == "mertools":
-            return self._embed_mertools(waves)
-        return self._embed_mersemi(waves)
+        return self.embed_layers(waves)[0]
+
+    def embed_layers(self, waves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Clip vectors and, with `layers: all`, each state's pooled vector (N, n_states, D):
+        its sum (mersemi: mean) over the default states is the clip vector, as pooling is
+        linear."""
+        mertools = self.params.recipe == "mertools"
+        pooled = self._embed_mertools(waves) if mertools else self._embed_mersemi(waves)
+        if not self.all_layers:
+            return pooled[:, 0].astype(np.float32), None
+        chosen = pooled[:, self.indices]
+        clip = chosen.sum(1) if mertools else chosen.mean(1)
+        return clip.astype(np.float32), pooled.astype(np.float32)
+
+    @property
+    def _k(self) -> int:
+        """Vectors pooled per clip: every state (`layers: all`), else their combination."""
+        return self.n_states if self.all_layers else 1
 
     def normalize(self, wave: np.ndarray) -> np.ndarray:
         """The feature extractor's normalisation of one whole input, in float32 as it does."""
@@ -135,7 +157,7 @@ class SpeechEmbedder:
         """MERTools: whole-clip normalisation; > chunk: zero-padded chunks, no mask, padded
         frames in the mean; sum of the last `layers` states (post-norm, as 4.28 had them)."""
         size = int(round(self.params.chunk_seconds * SAMPLE_RATE))
-        sums = np.zeros((len(waves), self.dim), dtype=np.float64)
+        sums = np.zeros((len(waves), self._k, self.dim), dtype=np.float64)
         counts = np.zeros(len(waves), dtype=np.int64)
         short, chunks = [], []
         for i, w in enumerate(waves):
@@ -176,7 +198,7 @@ class SpeechEmbedder:
         with LayerStates(self.model.encoder.layers) as cap:
             out = self.model(x, attention_mask=mask)
             states = cap.states(out.last_hidden_state, post_norm=post_norm)
-        return [states[i] for i in self.indices]
+        return [states[i] for i in self.taken]
 
     def frames(self, wave: np.ndarray) -> np.ndarray:
         """MERTools' FRAME level of one clip: (chunks x T, D) float32, the padded frames of the
@@ -189,21 +211,24 @@ class SpeechEmbedder:
             x = padded.reshape(-1, size)
         values = torch.from_numpy(np.atleast_2d(x)).to(self.device, self.dtype)
         with torch.inference_mode():
-            states = torch.stack(self._states(values, None, post_norm=True)).float().sum(0)
+            states = torch.stack(self._states(values, None, post_norm=True)).float()
+            states = states[[self.taken.index(i) for i in self.indices]].sum(0)
         return states.reshape(-1, self.dim).cpu().numpy()
 
     def _run(self, values: np.ndarray, mask, lengths) -> tuple[np.ndarray, np.ndarray]:
-        """mertools: per row, the sum over its frames (all of them without a mask, the real
-        ones with one) of the sum of the chosen states; and the frame count."""
+        """mertools: per row (B, K, D), the sum over its frames (all of them without a mask,
+        the real ones with one) of the sum of the chosen states (K = 1), or of each state
+        (`layers: all`); and the frame count."""
         x = torch.from_numpy(values).to(self.device, self.dtype)
         m = None if mask is None else torch.from_numpy(mask).to(self.device)
         with torch.inference_mode():
-            states = torch.stack(self._states(x, m, post_norm=True)).float().sum(0)
+            states = torch.stack(self._states(x, m, post_norm=True)).float()
+            states = states if self.all_layers else states.sum(0, keepdim=True)
             frames = self.model._get_feat_extract_output_lengths(torch.tensor(lengths))
-            frames = frames.clamp(max=states.shape[1]).to(self.device)
-            t = torch.arange(states.shape[1], device=self.device)
+            frames = frames.clamp(max=states.shape[2]).to(self.device)
+            t = torch.arange(states.shape[2], device=self.device)
             keep = (t[None, :] < frames[:, None]).to(torch.float64)
-            sums = (states.double() * keep[..., None]).sum(1)
+            sums = (states.double() * keep[..., None]).sum(2).transpose(0, 1)
         return sums.cpu().numpy(), frames.cpu().numpy()
 
     @staticmethod
@@ -211,7 +236,7 @@ class SpeechEmbedder:
         if (counts == 0).any():
             bad = int(np.flatnonzero(counts == 0)[0])
             raise ValueError(f"clip {bad}: audio too short for the model (no output frame)")
-        return (sums / counts[:, None]).astype(np.float32)
+        return sums / counts[:, None, None]
 
     def _embed_mersemi(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         p = self.params
@@ -221,7 +246,7 @@ class SpeechEmbedder:
                 np.asarray(w, np.float32), SAMPLE_RATE, p.chunk_seconds, p.min_chunk_seconds
             ):
                 chunks.append((i, c))
-        sums = np.zeros((len(waves), self.dim), dtype=np.float64)
+        sums = np.zeros((len(waves), self._k, self.dim), dtype=np.float64)
         counts = np.zeros(len(waves), dtype=np.int64)
         order = sorted(range(len(chunks)), key=lambda k: len(chunks[k][1]), reverse=True)
         bs = self.batch_size
@@ -234,7 +259,8 @@ class SpeechEmbedder:
         return self._means(sums, counts)
 
     def _forward(self, batch: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Per chunk: sum over its real frames of the layer-mean hidden state, and frame count."""
+        """Per chunk (B, K, D): sum over its real frames of the layer-mean hidden state
+        (K = 1) or of each state (`layers: all`), and the frame count."""
         enc = self.extractor(
             batch,
             sampling_rate=SAMPLE_RATE,
@@ -247,11 +273,12 @@ class SpeechEmbedder:
         lengths = torch.tensor([len(c) for c in batch])
         mask = None if mask is None else mask.to(self.device)
         with torch.inference_mode():
-            states = torch.stack(self._states(values, mask, post_norm=False)).float().mean(0)
+            states = torch.stack(self._states(values, mask, post_norm=False)).float()
+            states = states if self.all_layers else states.mean(0, keepdim=True)
             frames = self.model._get_feat_extract_output_lengths(lengths).to(self.device)
-            t = torch.arange(states.shape[1], device=self.device)
+            t = torch.arange(states.shape[2], device=self.device)
             keep = (t[None, :] < frames[:, None]).to(states.dtype)
-            sums = (states * keep[..., None]).sum(1)
+            sums = (states * keep[..., None]).sum(2).transpose(0, 1)
         return sums.double().cpu().numpy(), frames.cpu().numpy()
 
     def meta_params(self) -> dict:
@@ -266,6 +293,7 @@ class SpeechEmbedder:
             "chunk_seconds": p.chunk_seconds,
             "layers": MERTOOLS_LAYERS[self.family] if p.layers is None else p.layers,
             "hidden_states": self.indices,
+            **({"stored_layers": self.taken} if self.all_layers else {}),
             "n_states": self.n_states,
             "precision": str(self.dtype).removeprefix("torch."),
             "departures": self.departures,
@@ -288,4 +316,6 @@ class SpeechEmbedder:
             norm = "pre final LayerNorm" if self.final_norm else "the model has no final norm"
             layers = f"mean of {which} hidden states ({norm})"
             pooling = f"mean over real frames ({p.chunk_seconds:g} s masked chunks)"
+        if self.all_layers:
+            layers += f"; dataset layers: each of the {self.n_states} states, pooled alike"
         return layers, pooling

@@ -50,6 +50,8 @@ def run(args, params: Params) -> None:
     embedder = load_embedder(params)
     outcome = Outcome([c.name for c in clips])
     features = np.zeros((len(clips), embedder.dim), dtype=np.float32)
+    n_stored = getattr(embedder, "n_stored", 0)  # `layers: all`: every state's vector too
+    stack = np.zeros((len(clips), n_stored, embedder.dim), np.float32) if n_stored else None
     chunk_len = embedder.chunk_samples
     group: list[tuple[int, np.ndarray]] = []
     n_chunks = 0
@@ -57,7 +59,11 @@ def run(args, params: Params) -> None:
     def flush():
         nonlocal group, n_chunks
         if group:
-            features[[i for i, _ in group]] = embedder.embed([w for _, w in group])
+            rows, batch = [i for i, _ in group], [w for _, w in group]
+            if stack is None:
+                features[rows] = embedder.embed(batch)
+            else:
+                features[rows], stack[rows] = embedder.embed_layers(batch)
         group, n_chunks = [], 0
 
     waves = clip_waves(clips, args.audio_index, outcome, params.workers, params.prefetch)
@@ -80,4 +86,4 @@ def run(args, params: Params) -> None:
         dim=embedder.dim,
         params=recorded,
     )
-    write_feature_shard(args.out, meta, outcome, features, STAGE)
+    write_feature_shard(args.out, meta, outcome, features, STAGE, stack)
