@@ -47,13 +47,10 @@ def crops() -> dict[str, np.ndarray]:
     return {v: np.load(folder / v / f"{v}.npy")[..., ::-1].copy() for v in VIDEOS}
 
 
-@pytest.fixture(scope="module")
-def stage(tmp_path_factory):
-    """run(name, **params) -> {video: feature} and the file's meta, from a crops file and a
-    shard of the three videos (cached per params)."""
+def write_inputs(tmp: Path) -> tuple[Path, Path]:
+    """A crops file and a shard of the three videos in `tmp`."""
     import pandas as pd
 
-    tmp = tmp_path_factory.mktemp("zoo_visual")
     faces, shard = tmp / "faces.h5", tmp / "shard.csv"
     data = crops()
     offsets = np.cumsum([0] + [len(data[v]) for v in VIDEOS])
@@ -69,6 +66,15 @@ def stage(tmp_path_factory):
     pd.DataFrame({"name": VIDEOS, "path": [f"/none/{v}" for v in VIDEOS]}).to_csv(
         shard, index=False
     )
+    return faces, shard
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory):
+    """run(name, **params) -> {video: feature} and the file's meta, from a crops file and a
+    shard of the three videos (cached per params)."""
+    tmp = tmp_path_factory.mktemp("zoo_visual")
+    faces, shard = write_inputs(tmp)
     cache = {}
 
     def run(name: str, **extra):

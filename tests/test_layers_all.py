@@ -112,3 +112,128 @@ def test_feature_benchmark_has_a_row_per_layer(stored, tmp_path):
     np.testing.assert_array_equal(ds.features["acoustic"], read_layers(path, 2))
     assert json.dumps(store.meta("wavlm@L2"))  # the table's provenance names the layer
     assert store.meta("wavlm@L2")["layer"] == 2
+
+
+# text: both families (encoder: chinese-roberta, causal: chinese-alpaca-2), MERTools' recipe
+
+
+@pytest.fixture(scope="module")
+def text_stored(tmp_path_factory):
+    """family -> (its `layers: all` file, the FeatureSet) from the fixture's transcripts."""
+    import pandas as pd
+    from test_extract_text_families import FIX as TFIX
+    from test_extract_text_families import MODELS as TEXT_MODELS
+
+    from mersemi.extract.cli import run_stage
+
+    tmp = tmp_path_factory.mktemp("all_text")
+    csv = TFIX / "inputs" / "transcripts.csv"
+    names = pd.read_csv(csv, dtype=str)["name"].tolist()
+    shard = tmp / "shard.csv"
+    pd.DataFrame({"name": names, "path": [f"/none/{n}" for n in names]}).to_csv(shard, index=False)
+    out = {}
+    for family, model in TEXT_MODELS.items():
+        h5 = tmp / f"{family}.h5"
+        p = {"model_dir": str(TFIX / "models" / model), "device": "cpu", "text_col": "chinese",
+             "layers": "all"}  # fmt: skip
+        run_stage("text", {"shard": str(shard), "transcripts": str(csv), "out": str(h5),
+                           "params": json.dumps(p)})  # fmt: skip
+        out[family] = (h5, read_features(h5, modality="text"))
+    return out
+
+
+@pytest.mark.parametrize("family", ["encoder", "causal"])
+def test_text_every_layer_equals_output_hidden_states(text_stored, family):
+    """Layer k of the file is transformers' hidden_states[k] (the last: last_hidden_state,
+    after the final norm as MERTools' tuple had it) over MERTools' token span; `features` is
+    still MERTools' UTTERANCE file, the sum of the last 4 stored layers."""
+    from test_extract_text_families import params as text_params
+    from test_extract_text_families import reference as text_reference
+    from test_extract_text_families import transcripts
+
+    from mersemi.extract.text.llm import TextEmbedder
+
+    path, fs = text_stored[family]
+    layers = read_layers(path)
+    e = TextEmbedder(text_params(family))
+    assert layers.shape == (len(fs.names), e.n_layers + 1, 32)
+    sentences = dict(zip(*transcripts()[["name", "chinese"]].T.values, strict=True))
+    worst = 0.0
+    for row, name in enumerate(fs.names):
+        enc = e.tokenizer(sentences[name], return_tensors="pt")
+        with torch.no_grad():
+            out = e.model(**enc, output_hidden_states=True)
+        states = [*out.hidden_states[:-1], out.last_hidden_state]
+        for k, h in enumerate(states):
+            pooled = h[0, e.start : e.end].double().mean(0).numpy()
+            worst = max(worst, max_rel_diff(layers[row, k], pooled))
+        assert max_rel_diff(fs.features[row], text_reference(family)[name]) <= TOL
+    print(f"text {family}: layers all vs output_hidden_states: max rel diff {worst:.2g}")
+    assert worst <= TOL
+    np.testing.assert_allclose(fs.features, layers[:, -4:].sum(1), rtol=1e-5, atol=1e-6)
+    p = dict(fs.meta.params)
+    assert p["hidden_states"] == [1, 2, 3, 4] and p["stored_layers"] == [0, 1, 2, 3, 4]
+    assert p["departures"] == {} and "each of the 5 states" in fs.meta.layers
+
+
+def test_text_layers_all_is_checked_as_a_word():
+    from mersemi.extract.text import Params as TextParams
+
+    with pytest.raises(InputError, match="'every' is not an int"):
+        TextParams(layers="every").check()
+
+
+# visual: data2vec-vision (frame-wise) and VideoMAE (one 16-frame video), MERTools' pooling
+
+
+@pytest.mark.parametrize("name", ["data2vec-vision-base-ft1k", "videomae-base"])
+def test_visual_every_layer_equals_output_hidden_states(tmp_path, name):
+    """Layer k of the file is transformers' hidden_states[k] pooled by MERTools' recipe for the
+    family (data2vec-vision: summed over the tokens, mean over every frame; VideoMAE: 16 sampled
+    frames, mean over each tubelet's patches, mean over the tubelets); `features` is still
+    MERTools' UTTERANCE file."""
+    from test_extract_visual_families import VIDEOS, crops, write_inputs
+    from test_extract_visual_families import model_dir as visual_dir
+    from test_extract_visual_families import reference as visual_reference
+
+    from mersemi.extract.cli import run_stage
+    from mersemi.extract.visual import Params as VisualParams
+    from mersemi.extract.visual.encoder import make_encoder
+
+    faces, shard = write_inputs(tmp_path)
+    out = tmp_path / "v.h5"
+    p = {"checkpoint": str(visual_dir(name)), "device": "cpu", "layers": "all"}
+    run_stage("visual", {"shard": str(shard), "faces": str(faces), "out": str(out),
+                         "params": json.dumps(p)})  # fmt: skip
+    fs = read_features(out, modality="visual")
+    layers = read_layers(out)
+    hf = make_encoder(VisualParams(checkpoint=str(visual_dir(name)), device="cpu")).hf
+    n_states, data = len(hf.layers) + 1, crops()
+    assert layers.shape == (len(VIDEOS), n_states, fs.meta.dim)
+    worst = 0.0
+    for row, video in enumerate(fs.names):
+        x = torch.stack(hf.prepare(data[video]))
+        with torch.no_grad():
+            hs = hf.model(pixel_values=x, output_hidden_states=True).hidden_states
+        assert len(hs) == n_states
+        for k, h in enumerate(hs):
+            pooled = hf._pool(h.double()).mean(0).numpy()
+            worst = max(worst, max_rel_diff(layers[row, k], pooled))
+        assert max_rel_diff(fs.features[row], visual_reference(name, video)) <= TOL
+    print(f"visual {name}: layers all vs output_hidden_states: max rel diff {worst:.2g}")
+    assert worst <= TOL
+    assert fs.meta.params["stored_layers"] == list(range(n_states))
+    assert "pooled alike" in fs.meta.layers
+
+
+def test_visual_layers_all_is_refused_for_clip():
+    from test_extract_visual_families import model_dir as visual_dir
+
+    from mersemi.extract.visual import Params as VisualParams
+    from mersemi.extract.visual.encoder import make_encoder
+
+    with pytest.raises(InputError, match="a CLIP feature is its image embedding"):
+        make_encoder(VisualParams(checkpoint=str(visual_dir("clip-vit-base-patch32")),
+                                  device="cpu", layers="all"))  # fmt: skip
+    with pytest.raises(InputError, match="'every' is not null"):
+        VisualParams(layers="every").check()

@@ -224,8 +224,12 @@ def _type_ok(value, hint) -> bool:
     origin = typing.get_origin(hint)
     if hint is typing.Any or origin is typing.Literal:  # a choice: checked by its values
         return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):  # a word among types: one of its values
+        return any(
+            value in typing.get_args(h) if typing.get_origin(h) is typing.Literal
+            else _type_ok(value, h)
+            for h in typing.get_args(hint)
+        )  # fmt: skip
     if hint is type(None):
         return value is None
     if origin in (list, tuple, Sequence) or hint in (list, tuple):
@@ -239,6 +243,15 @@ def _type_ok(value, hint) -> bool:
     if isinstance(hint, type):
         return isinstance(value, hint)
     return True
+
+
+def _type_text(hint) -> str:
+    """`int | list[int] | 'all' | None` for an error line."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is typing.Literal:
+        return " | ".join(repr(v) for v in typing.get_args(hint))
+    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def parse_params(
@@ -270,7 +283,7 @@ def parse_params(
     hints = typing.get_type_hints(cls)
     for k, v in given.items():
         if not _type_ok(v, hints[k]):
-            expected = getattr(hints[k], "__name__", hints[k])
+            expected = _type_text(hints[k])
             raise InputError(f"{what}: {k}={v!r} has type {type(v).__name__}, expected {expected}")
     params = cls(**{**(base or {}), **given})
     check_params(params, what)

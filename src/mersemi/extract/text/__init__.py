@@ -54,11 +54,12 @@ class Params(StageParams):
     tokenizer: Literal[tuple(TOKENIZERS)] = option(
         "auto", help="auto: the directory's code, LLaMA's slow SentencePiece, else AutoTokenizer"
     )
-    layers: int | list[int] = option(
+    layers: int | list[int] | Literal["all"] = option(
         4,
         range=AT_LEAST_1,
-        help="N: the last N hidden states, or a list of hidden-state indices (0: embeddings, "
-        "-1: the last); mertools sums them, mersemi averages them",
+        help="N: the last N hidden states, a list of hidden-state indices (0: embeddings, "
+        "-1: the last), or all: every state stored too (the layer probe); mertools sums them, "
+        "mersemi averages them",
     )
     batch_size: int = option(32, range=AT_LEAST_1, help="sentences per forward pass")
     max_tokens: int = option(

@@ -61,10 +61,18 @@ def detect_family(config: dict, path, choice: str = "auto") -> str:
     )
 
 
-def hidden_state_indices(layers: int | Sequence[int], n_layers: int) -> list[int]:
+# `layers: all`: every hidden state pooled and stored (HDF5 `layers`, N x L+1 x D) beside
+# MERTools' choice (the last 4) in `features`, for a layer-by-layer probe.
+ALL = "all"
+
+
+def hidden_state_indices(layers: int | Sequence[int] | str, n_layers: int) -> list[int]:
     """The states `layers` names, as indices 0..n_layers (0: embeddings, n_layers: the last):
-    an int N is the last N (MERTools: 4), a list holds tuple indices (negative from the end)."""
+    an int N is the last N (MERTools: 4), a list holds tuple indices (negative from the end),
+    "all" every state."""
     n_states = n_layers + 1
+    if layers == ALL:
+        return list(range(n_states))
     if isinstance(layers, int):
         if layers > n_states:
             raise InputError(f"extract text: layers={layers} but the model has {n_states} states")
@@ -83,8 +91,10 @@ def hidden_state_indices(layers: int | Sequence[int], n_layers: int) -> list[int
 
 def layers_error(layers) -> str | None:
     """What is wrong with a `layers` value before the model is known (None: fine)."""
-    if isinstance(layers, int):
+    if layers == ALL or isinstance(layers, int):
         return None
+    if isinstance(layers, str):
+        return f"layers: {layers!r} is not an int, a list of indices or {ALL!r}"
     if not layers:
         return "layers: an empty list names no hidden state"
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
@@ -96,6 +106,8 @@ def layers_error(layers) -> str | None:
 
 def describe_layers(layers, indices: list[int], n_layers: int) -> str:
     """The file's `layers` attr (an int N keeps the wording files had before lists)."""
+    if layers == ALL:  # `features` holds MERTools' choice
+        return f"last {len(indices)} hidden states"
     if isinstance(layers, int):
         return f"last {layers} hidden states"
     return f"hidden states {indices} of 0..{n_layers} (0: embeddings, {n_layers}: the last)"

@@ -27,7 +27,7 @@ from ..common import (
 from ..hidden import LayerStates
 from ..models import load_dtype, require_model_dir
 from . import MERTOOLS, STAGE, Params
-from .family import describe_layers, detect_family, hidden_state_indices
+from .family import ALL, describe_layers, detect_family, hidden_state_indices
 from .llm_load import load_base_model, load_tokenizer, read_json, tokenizer_kind
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ PROBE = "今天天气真好"  # MERTools' find_start_end_pos sentence (no spaces
 
 
 class TextEmbedder:
-    """A tokenizer + base model loaded once; `embed(texts)` -> (vectors, token counts)."""
+    """A tokenizer + base model loaded once; `embed(texts)` -> (vectors, token counts);
+    `embed_layers(texts)` -> those and, with `layers: all`, every hidden state's pooled
+    vector (N, n_layers + 1, hidden)."""
 
     def __init__(self, params: Params):
         check_params(params, STAGE)
@@ -69,7 +71,12 @@ class TextEmbedder:
         self.model_dir = Path(path)
         self.batch_size = params.batch_size  # halved on CUDA out-of-memory (kept for the job)
         self.n_layers = int(config.num_hidden_layers)
-        self.indices = hidden_state_indices(params.layers, self.n_layers)
+        # `layers: all` pools every state (`taken`) and combines MERTools' last 4 (`indices`)
+        self.all_layers = params.layers == ALL
+        self.taken = hidden_state_indices(params.layers, self.n_layers)
+        default = hidden_state_indices(MERTOOLS["layers"], self.n_layers)
+        self.indices = default if self.all_layers else self.taken
+        self.n_stored = len(self.taken) if self.all_layers else 0
         mertools = sorted(self.indices) == hidden_state_indices(MERTOOLS["layers"], self.n_layers)
         shown = SimpleNamespace(recipe=params.recipe, layers=4 if mertools else params.layers)
         self.departures = departures(STAGE, shown, MERTOOLS)
@@ -93,10 +100,18 @@ class TextEmbedder:
         """(N, hidden) float32 sentence vectors and the number of content tokens per sentence.
 
         A sentence with no content token (empty after tokenization) gets a zero row and 0."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        vecs, counts, _ = self.embed_layers(texts)
+        return vecs, counts
+
+    def embed_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`embed`'s vectors and counts, and the pooled vectors (N, K, hidden) they come from:
+        with `layers: all` each state's (K = n_layers + 1; the vector is their sum, mersemi:
+        mean, over MERTools' last 4, as pooling is linear), else the vector itself (K = 1)."""
+        k = self.n_stored or 1
+        out = np.zeros((len(texts), k, self.dim), dtype=np.float32)
         counts = np.zeros(len(texts), dtype=np.int64)
         if not texts:
-            return out, counts
+            return out[:, 0], counts, out
         lengths = self.token_counts(texts)
         order = sorted(range(len(texts)), key=lambda k: lengths[k], reverse=True)
         long = sum(n > self.max_tokens for n in lengths)
@@ -113,7 +128,11 @@ class TextEmbedder:
             out[idx] = vecs
             counts[idx] = n
             pos += len(idx)
-        return out, counts
+        if not self.all_layers:
+            return out[:, 0], counts, out
+        chosen = out[:, self.indices].astype(np.float64)
+        vecs = chosen.sum(1) if self.params.recipe == "mertools" else chosen.mean(1)
+        return vecs.astype(np.float32), counts, out
 
     def _back_off(self, tokens: int) -> None:
         """Halve the batch after a CUDA out-of-memory error; one sentence that does not fit is
@@ -146,10 +165,11 @@ class TextEmbedder:
             hs = self.model(
                 input_ids=ids, attention_mask=mask, output_hidden_states=True
             ).hidden_states
-            states = torch.stack([hs[i] for i in self.indices]).float().mean(0)
+            states = torch.stack([hs[i] for i in self.taken]).float()
+            states = states if self.all_layers else states.mean(0, keepdim=True)
             n = keep.sum(1)
-            vecs = (states * keep[..., None]).sum(1) / n.clamp(min=1)[:, None]
-        return vecs.cpu().numpy().astype(np.float32), n.long().cpu().numpy()
+            vecs = (states * keep[..., None]).sum(2) / n.clamp(min=1)[:, None]
+        return vecs.transpose(0, 1).cpu().numpy().astype(np.float32), n.long().cpu().numpy()
 
     def _forward_mertools(self, ids, mask) -> tuple[np.ndarray, np.ndarray]:
         """Sum of the `layers` states (MERTools' tuple: the layer inputs, then
@@ -164,11 +184,12 @@ class TextEmbedder:
         with torch.inference_mode(), LayerStates(self.layer_list) as cap:
             out = self.model(input_ids=ids, attention_mask=mask)
             every = cap.states(out.last_hidden_state, post_norm=True)
-            states = torch.stack([every[i].float() for i in self.indices]).sum(0).double()
+            states = torch.stack([every[i].float() for i in self.taken])
+            states = states if self.all_layers else states.sum(0, keepdim=True)
             keep = keep.to(states.device)
             n = keep.sum(1)
-            vecs = (states * keep[..., None]).sum(1) / n.clamp(min=1)[:, None]
-        return vecs.cpu().numpy().astype(np.float32), n.long().cpu().numpy()
+            vecs = (states.double() * keep[..., None]).sum(2) / n.clamp(min=1)[:, None]
+        return vecs.transpose(0, 1).cpu().numpy().astype(np.float32), n.long().cpu().numpy()
 
 
 def decoder_layers(model, n_layers: int):
@@ -244,6 +265,8 @@ def run(args, params: Params) -> None:
     embedder = TextEmbedder(params)
     outcome = Outcome(names)
     features = np.zeros((len(names), embedder.dim), dtype=np.float32)
+    k = embedder.n_stored  # `layers: all`: every state's vector too
+    stack = np.zeros((len(names), k, embedder.dim), np.float32) if k else None
     todo = []
     for i, t in enumerate(texts):
         if t:
@@ -258,12 +281,14 @@ def run(args, params: Params) -> None:
     bar = progress(total=len(todo), desc="text", unit="clip")
     for start in range(0, len(todo), step):
         idx = todo[start : start + step]
-        vecs, counts = embedder.embed([texts[i] for i in idx])
-        for i, v, n in zip(idx, vecs, counts, strict=True):
+        vecs, counts, pooled = embedder.embed_layers([texts[i] for i in idx])
+        for i, v, n, each in zip(idx, vecs, counts, pooled, strict=True):
             if n == 0:
                 outcome.fail(i, "empty_transcript", "no content token after tokenization")
             else:
                 features[i] = v
+                if stack is not None:
+                    stack[i] = each
         bar.update(len(idx))
     bar.close()
     named = describe_layers(params.layers, embedder.indices, embedder.n_layers)
@@ -273,6 +298,8 @@ def run(args, params: Params) -> None:
     else:
         layers = f"mean of {named}"
         pooling = "mean over tokens without special tokens, whitespace collapsed"
+    if stack is not None:
+        layers += f"; dataset layers: each of the {k} states, pooled alike"
     meta = FeatureMeta(
         modality="text",
         model=str(embedder.model_dir),
@@ -286,7 +313,8 @@ def run(args, params: Params) -> None:
             "family": embedder.family,
             "tokenizer": embedder.tokenizer_kind,
             "hidden_states": embedder.indices,
+            **({"stored_layers": embedder.taken} if stack is not None else {}),
             "departures": embedder.departures,
         },
     )
-    write_feature_shard(args.out, meta, outcome, features, STAGE)
+    write_feature_shard(args.out, meta, outcome, features, STAGE, stack)

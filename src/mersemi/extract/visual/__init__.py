@@ -25,6 +25,7 @@ embedding (projected post-LayerNorm CLS token, no L2 normalisation) are MERTools
 from dataclasses import dataclass
 from typing import Literal
 
+from ...errors import InputError
 from ...params import AT_LEAST_1, option
 from ..common import Recipe, StageParams, recipe_option
 
@@ -44,12 +45,13 @@ class Params(StageParams):
             "or OpenAI file, else the `model_type` of the HF directory's config.json"
         ),
     )
-    layers: list[int] | None = option(
+    layers: list[int] | Literal["all"] | None = option(
         None,
         help=(
             "DINOv2 / data2vec-vision / VideoMAE: states to sum (0 = embeddings, k = output of "
             "layer k, -1 = the last layer's, before any final norm); null: MERTools' (-1; "
-            "VideoMAE: `last_hidden_state`, after its final LayerNorm). Not for CLIP"
+            "VideoMAE: `last_hidden_state`, after its final LayerNorm); all: MERTools' and every "
+            "state stored too (the layer probe). Not for CLIP"
         ),
     )
     dinov2_interpolation: Literal["4.32", "installed"] = option(
@@ -108,6 +110,18 @@ class Params(StageParams):
     span_clips: bool = option(
         True, help="`false`: one clip's frames per batch (the MERTools way; same numbers)"
     )
+
+    def check(self) -> None:
+        why = layers_error(self.layers)
+        if why:
+            raise InputError(why)
+
+
+def layers_error(layers) -> str | None:
+    """What is wrong with a `layers` word (None: fine; lists are checked against the model)."""
+    if isinstance(layers, str) and layers != "all":
+        return f"layers: {layers!r} is not null, a list of indices or 'all'"
+    return None
 
 
 def add_arguments(parser) -> None:

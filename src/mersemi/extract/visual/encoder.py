@@ -58,8 +58,9 @@ class ClipEncoder:
         with torch.inference_mode(), autocast(self.device, self.precision):
             f = self._encode(x)
         f = f.float()
-        if self.p.normalize:
-            f = torch.nn.functional.normalize(f, dim=-1)
+        if self.p.normalize:  # each vector of a unit (`layers: all`: one per state)
+            f = torch.nn.functional.normalize(f.reshape(len(f), -1, self.dim), dim=-1)
+            f = f.flatten(1)
         return f.cpu().numpy()
 
 
@@ -82,6 +83,7 @@ class FamilyEncoder(ClipEncoder):
         self.prepare = self.hf.prepare
         self.layers_desc = self.hf.layers_desc
         self.pooling_desc = self.hf.recipe.pooling
+        self.n_stored = self.hf.n_stored
         self.frames_per_unit = self.hf.frames if self.hf.recipe.video else 1
         self.precision = recipe_precision(p.recipe, p.precision, "fp32")
         self.amp = autocast_dtype(self.device, self.precision)

@@ -28,6 +28,10 @@ from transformers.utils import logging as hf_logging
 
 from ..hidden import LayerStates
 
+# `layers: all`: every state pooled by the family's recipe and stored (HDF5 `layers`,
+# N x L+1 x D) beside MERTools' choice in `features`, for a layer-by-layer probe.
+ALL = "all"
+
 
 @dataclass(frozen=True)
 class FamilyRecipe:
@@ -109,10 +113,13 @@ def use_interpolation_432(model) -> None:
     emb.interpolate_pos_encoding = types.MethodType(interpolate_pos_encoding_432, emb)
 
 
-def check_layers(layers: list[int] | None, n_layers: int) -> list[int] | None:
-    """`layers` as indices into the n_layers + 1 states (0 = embeddings, k = layer k's output)."""
+def check_layers(layers: list[int] | str | None, n_layers: int) -> list[int] | None:
+    """`layers` as indices into the n_layers + 1 states (0 = embeddings, k = layer k's output;
+    "all": every one)."""
     if layers is None:
         return None
+    if layers == ALL:
+        return list(range(n_layers + 1))
     if not layers or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
         raise ValueError(f"layers must be a non-empty list of integers or null, got {layers!r}")
     bad = [i for i in layers if not -(n_layers + 1) <= i <= n_layers]
@@ -148,7 +155,8 @@ class HFVisionEncoder:
 
     `prepare(crops)` -> units (one per sampled frame; VideoMAE: one video per clip);
     `__call__(batch)` -> one pooled vector per unit (a clip's mean over its units is its
-    feature)."""
+    feature); with `layers: all`, that vector followed by each state's, pooled alike
+    ((1 + n_stored) x dim per unit: the mean over units is linear)."""
 
     def __init__(self, d, family: str, p, device):
         self.family, self.recipe = family, RECIPES[family]
@@ -159,13 +167,20 @@ class HFVisionEncoder:
         self.model.to(device).eval()
         cfg = self.model.config
         self.layers = list(self.model.encoder.layer)
-        self.layer_ids = check_layers(p.layers, len(self.layers))
+        self.all_layers = p.layers == ALL
+        self.layer_ids = None if self.all_layers else check_layers(p.layers, len(self.layers))
+        self.n_stored = len(self.layers) + 1 if self.all_layers else 0
         self.dim = int(cfg.hidden_size)
         self.frames = int(cfg.num_frames) if self.recipe.video else self.recipe.frames
         self.tubelets = self.frames // int(cfg.tubelet_size) if self.recipe.video else None
 
     @property
     def layers_desc(self) -> str:
+        if self.all_layers:
+            return (
+                f"{self.recipe.default_layers}; dataset layers: each of the {self.n_stored} "
+                "states (0 = embeddings, before any final norm), pooled alike"
+            )
         if self.layer_ids is None:
             return self.recipe.default_layers
         return (
@@ -191,7 +206,14 @@ class HFVisionEncoder:
         with LayerStates(self.layers) as cap:
             out = self.model(pixel_values=x)
             h = self._states(cap, out)
+            if self.all_layers:  # B x (1 + L+1) x T x D
+                every = cap.states(out.last_hidden_state, post_norm=False)
+                h = torch.stack([h, *every], 1)
+        return self._pool(h).flatten(1)
+
+    def _pool(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., T, D) token states -> (..., D): MERTools' pooling for the family."""
         if not self.recipe.video:
-            return h.sum(1)  # every token, the CLS included (MERTools line 170 / 182)
-        b, t, d = h.shape
-        return h.reshape(b, self.tubelets, t // self.tubelets, d).mean(2).mean(1)
+            return h.sum(-2)  # every token, the CLS included (MERTools line 170 / 182)
+        *lead, t, d = h.shape
+        return h.reshape(*lead, self.tubelets, t // self.tubelets, d).mean(-2).mean(-2)

@@ -40,7 +40,8 @@ def run(args, p: Params) -> Outcome:
         if not v:
             outcome.fail(i, r or "no_face", "from faces stage")
     todo = [i for i in range(len(outcome.names)) if outcome.valid[i]]
-    pool = MeanPool(len(outcome.names), enc.dim)
+    k = getattr(enc, "n_stored", 0)  # `layers: all`: every state's vector after the feature
+    pool = MeanPool(len(outcome.names), enc.dim * (1 + k))
     batcher = SpanningBatcher(max(1, p.batch_size // enc.frames_per_unit))
     off = crops_file.offsets
 
@@ -62,6 +63,8 @@ def run(args, p: Params) -> Outcome:
             pool.add(owners, enc.encode(batch))
 
     feats = pool.mean()
+    stack = feats[:, enc.dim :].reshape(len(feats), k, enc.dim) if k else None
+    feats = feats[:, : enc.dim]
     meta = FeatureMeta(
         modality="visual",
         model=enc.model_id,
@@ -72,10 +75,11 @@ def run(args, p: Params) -> Outcome:
             **meta_params(p),
             "checkpoint_format": enc.format,
             "family": enc.family,  # the one resolved from `auto`
+            **({"stored_layers": list(range(k))} if k else {}),
             **({"departures": enc.departures} if enc.departures else {}),
             "faces": crops_file.params,
             "autocast": str(enc.amp).replace("torch.", "") if enc.amp else "fp32",
         },
     )
-    write_feature_shard(out, meta, outcome, feats, STAGE)
+    write_feature_shard(out, meta, outcome, feats, STAGE, stack)
     return outcome
