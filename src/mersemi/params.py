@@ -224,8 +224,10 @@ def _type_ok(value, hint) -> bool:
     origin = typing.get_origin(hint)
     if hint is typing.Any or origin is typing.Literal:  # a choice: checked by its values
         return True
-    if origin in (typing.Union, types.UnionType):  # a word among types: one of its values
-        return any(
+    if origin in (typing.Union, types.UnionType):
+        if choices(hint) is not None:  # `Literal[...] | None`: a choice, as above
+            return True
+        return any(  # a word among other types: one of its values
             value in typing.get_args(h) if typing.get_origin(h) is typing.Literal
             else _type_ok(value, h)
             for h in typing.get_args(hint)
