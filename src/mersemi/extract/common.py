@@ -331,6 +331,23 @@ def require_path(path: str | None, key: str, stage: str, what: str = "file") -> 
 # --------------------------------------------------------------------------- output
 
 
+# `layers: all` (every family with a layer sum): each hidden state pooled as `features` is and
+# stored in the file's `layers` dataset (N x L x D) beside the family's default, for a probe.
+ALL_LAYERS = "all"
+
+
+def combine_layers(pooled: np.ndarray, indices: Sequence[int], recipe: str) -> np.ndarray:
+    """Clip vectors (N, D) from each state's pooled vector (N, K, D): the sum (mertools) or
+    the mean (mersemi) over `indices`, in float64, as the pooling is linear."""
+    chosen = np.asarray(pooled, np.float64)[:, list(indices)]
+    return (chosen.sum(1) if recipe == "mertools" else chosen.mean(1)).astype(np.float32)
+
+
+def stored_layers_note(k: int) -> str:
+    """How a file's `layers` attr names its `layers` dataset of k states."""
+    return f"dataset layers: each of the {k} states, pooled alike"
+
+
 def write_feature_shard(
     out: str | os.PathLike,
     meta: FeatureMeta,

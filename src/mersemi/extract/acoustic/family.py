@@ -26,6 +26,7 @@ import typing
 from pathlib import Path
 
 from ...errors import InputError
+from ..common import ALL_LAYERS
 
 Family = typing.Literal["auto", "hubert", "wav2vec2", "wavlm", "data2vec-audio", "whisper"]
 FAMILIES = typing.get_args(Family)[1:]
@@ -44,10 +45,6 @@ UNSUPPORTED = {
     "only the funasr package loads; it is not supported (docs/extraction.md, "
     '"Audio encoder families")',
 }
-
-# `layers: all`: every hidden state pooled and stored (HDF5 `layers`, N x L+1 x D) beside the
-# family's default choice in `features`, for a layer-by-layer probe.
-ALL = "all"
 
 # MERTools' layer choice per family: the last 4 states, or Whisper's last_hidden_state.
 MERTOOLS_LAYERS = {**{f: 4 for f in SPEECH}, "whisper": 1}
@@ -90,12 +87,12 @@ def layers_error(layers) -> str | None:
     """What is wrong with a `layers` value before the model is known (None: fine)."""
     if (
         layers is None
-        or layers == ALL
+        or layers == ALL_LAYERS
         or (isinstance(layers, int) and not isinstance(layers, bool))
     ):
         return None
     if isinstance(layers, str):
-        return f"layers: {layers!r} is not null, an int, a list of indices or {ALL!r}"
+        return f"layers: {layers!r} is not null, an int, a list of indices or {ALL_LAYERS!r}"
     if not layers:
         return "layers: an empty list names no hidden state"
     bad = [v for v in layers if isinstance(v, bool) or not isinstance(v, int)]
@@ -106,11 +103,11 @@ def resolve_layers(layers, family: str, n_states: int) -> list[int]:
     """The hidden-state indices (0 .. n_states-1, ascending) that `layers` names: None is
     MERTools' choice for the family, an int N the last N, a list the given indices (negative
     ones count from the end), "all" every state (the HuBERT-like families: the layer probe)."""
-    if layers == ALL:
+    if layers == ALL_LAYERS:
         if family not in SPEECH:
             raise InputError(
-                f"extract acoustic: layers: {ALL} is for the families {', '.join(SPEECH)}; for "
-                f"{family} give a list of hidden-state indices"
+                f"extract acoustic: layers: {ALL_LAYERS} is for the families "
+                f"{', '.join(SPEECH)}; for {family} give a list of hidden-state indices"
             )
         return list(range(n_states))
     layers = MERTOOLS_LAYERS[family] if layers is None else layers

@@ -19,11 +19,17 @@ from transformers import AutoModel, Wav2Vec2FeatureExtractor
 from ...device import select_device
 from ...errors import InputError
 from ...params import check_params
-from ..common import departures, recipe_precision
+from ..common import (
+    ALL_LAYERS,
+    combine_layers,
+    departures,
+    recipe_precision,
+    stored_layers_note,
+)
 from ..hidden import LayerStates
 from ..models import load_dtype, require_model_dir
 from . import MERTOOLS, SAMPLE_RATE, STAGE, Params
-from .family import ALL, MASK_SAFE, MERTOOLS_LAYERS, SPEECH, detect_family, resolve_layers
+from .family import MASK_SAFE, MERTOOLS_LAYERS, SPEECH, detect_family, resolve_layers
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ class SpeechEmbedder:
         self.dim = int(model.config.hidden_size)
         self.n_states = len(self.model.encoder.layers) + 1
         # `layers: all` pools every state (`taken`) and sums the family's default (`indices`)
-        self.all_layers = params.layers == ALL
+        self.all_layers = params.layers == ALL_LAYERS
         self.taken = resolve_layers(params.layers, self.family, self.n_states)
         default = resolve_layers(None, self.family, self.n_states)
         self.indices = default if self.all_layers else self.taken
@@ -137,14 +143,7 @@ class SpeechEmbedder:
         pooled = self._embed_mertools(waves) if mertools else self._embed_mersemi(waves)
         if not self.all_layers:
             return pooled[:, 0].astype(np.float32), None
-        chosen = pooled[:, self.indices]
-        clip = chosen.sum(1) if mertools else chosen.mean(1)
-        return clip.astype(np.float32), pooled.astype(np.float32)
-
-    @property
-    def _k(self) -> int:
-        """Vectors pooled per clip: every state (`layers: all`), else their combination."""
-        return self.n_states if self.all_layers else 1
+        return combine_layers(pooled, self.indices, self.params.recipe), pooled.astype(np.float32)
 
     def normalize(self, wave: np.ndarray) -> np.ndarray:
         """The feature extractor's normalisation of one whole input, in float32 as it does."""
@@ -157,7 +156,7 @@ class SpeechEmbedder:
         """MERTools: whole-clip normalisation; > chunk: zero-padded chunks, no mask, padded
         frames in the mean; sum of the last `layers` states (post-norm, as 4.28 had them)."""
         size = int(round(self.params.chunk_seconds * SAMPLE_RATE))
-        sums = np.zeros((len(waves), self._k, self.dim), dtype=np.float64)
+        sums = np.zeros((len(waves), self.n_stored or 1, self.dim), dtype=np.float64)
         counts = np.zeros(len(waves), dtype=np.int64)
         short, chunks = [], []
         for i, w in enumerate(waves):
@@ -246,7 +245,7 @@ class SpeechEmbedder:
                 np.asarray(w, np.float32), SAMPLE_RATE, p.chunk_seconds, p.min_chunk_seconds
             ):
                 chunks.append((i, c))
-        sums = np.zeros((len(waves), self._k, self.dim), dtype=np.float64)
+        sums = np.zeros((len(waves), self.n_stored or 1, self.dim), dtype=np.float64)
         counts = np.zeros(len(waves), dtype=np.int64)
         order = sorted(range(len(chunks)), key=lambda k: len(chunks[k][1]), reverse=True)
         bs = self.batch_size
@@ -317,5 +316,5 @@ class SpeechEmbedder:
             layers = f"mean of {which} hidden states ({norm})"
             pooling = f"mean over real frames ({p.chunk_seconds:g} s masked chunks)"
         if self.all_layers:
-            layers += f"; dataset layers: each of the {self.n_states} states, pooled alike"
+            layers += f"; {stored_layers_note(self.n_stored)}"
         return layers, pooling

@@ -50,7 +50,7 @@ def run(args, params: Params) -> None:
     embedder = load_embedder(params)
     outcome = Outcome([c.name for c in clips])
     features = np.zeros((len(clips), embedder.dim), dtype=np.float32)
-    n_stored = getattr(embedder, "n_stored", 0)  # `layers: all`: every state's vector too
+    n_stored = embedder.n_stored  # `layers: all`: every state's vector too
     stack = np.zeros((len(clips), n_stored, embedder.dim), np.float32) if n_stored else None
     chunk_len = embedder.chunk_samples
     group: list[tuple[int, np.ndarray]] = []

@@ -40,6 +40,8 @@ class WhisperEmbedder:
     """Loads a Whisper directory once; `embed(waves)` -> float32 (N, d_model) clip vectors;
     `frames(wave)` -> the FRAME level of one clip ((2, D) for the decoder)."""
 
+    n_stored = 0  # no layer sum to probe: `layers: all` is refused
+
     def __init__(self, params: Params):
         check_params(params, STAGE)
         self.params = params

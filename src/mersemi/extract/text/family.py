@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...errors import InputError
+from ..common import ALL_LAYERS
 
 FAMILIES = ("encoder", "causal")
 CAUSAL_ARCHS = ("ForCausalLM", "LMHeadModel")
@@ -61,17 +62,12 @@ def detect_family(config: dict, path, choice: str = "auto") -> str:
     )
 
 
-# `layers: all`: every hidden state pooled and stored (HDF5 `layers`, N x L+1 x D) beside
-# MERTools' choice (the last 4) in `features`, for a layer-by-layer probe.
-ALL = "all"
-
-
 def hidden_state_indices(layers: int | Sequence[int] | str, n_layers: int) -> list[int]:
     """The states `layers` names, as indices 0..n_layers (0: embeddings, n_layers: the last):
     an int N is the last N (MERTools: 4), a list holds tuple indices (negative from the end),
     "all" every state."""
     n_states = n_layers + 1
-    if layers == ALL:
+    if layers == ALL_LAYERS:
         return list(range(n_states))
     if isinstance(layers, int):
         if layers > n_states:
@@ -91,10 +87,10 @@ def hidden_state_indices(layers: int | Sequence[int] | str, n_layers: int) -> li
 
 def layers_error(layers) -> str | None:
     """What is wrong with a `layers` value before the model is known (None: fine)."""
-    if layers == ALL or isinstance(layers, int):
+    if layers == ALL_LAYERS or isinstance(layers, int):
         return None
     if isinstance(layers, str):
-        return f"layers: {layers!r} is not an int, a list of indices or {ALL!r}"
+        return f"layers: {layers!r} is not an int, a list of indices or {ALL_LAYERS!r}"
     if not layers:
         return "layers: an empty list names no hidden state"
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
@@ -106,7 +102,7 @@ def layers_error(layers) -> str | None:
 
 def describe_layers(layers, indices: list[int], n_layers: int) -> str:
     """The file's `layers` attr (an int N keeps the wording files had before lists)."""
-    if layers == ALL:  # `features` holds MERTools' choice
+    if layers == ALL_LAYERS:  # `features` holds MERTools' choice
         return f"last {len(indices)} hidden states"
     if isinstance(layers, int):
         return f"last {layers} hidden states"

@@ -15,19 +15,22 @@ from ...params import check_params
 from ...store import FeatureMeta
 from ...tables import read_csv_table
 from ..common import (
+    ALL_LAYERS,
     Outcome,
+    combine_layers,
     departures,
     meta_params,
     progress,
     read_shard,
     reasons_path,
     recipe_precision,
+    stored_layers_note,
     write_feature_shard,
 )
 from ..hidden import LayerStates
 from ..models import load_dtype, require_model_dir
 from . import MERTOOLS, STAGE, Params
-from .family import ALL, describe_layers, detect_family, hidden_state_indices
+from .family import describe_layers, detect_family, hidden_state_indices
 from .llm_load import load_base_model, load_tokenizer, read_json, tokenizer_kind
 
 log = logging.getLogger(__name__)
@@ -72,12 +75,12 @@ class TextEmbedder:
         self.batch_size = params.batch_size  # halved on CUDA out-of-memory (kept for the job)
         self.n_layers = int(config.num_hidden_layers)
         # `layers: all` pools every state (`taken`) and combines MERTools' last 4 (`indices`)
-        self.all_layers = params.layers == ALL
+        self.all_layers = params.layers == ALL_LAYERS
         self.taken = hidden_state_indices(params.layers, self.n_layers)
         default = hidden_state_indices(MERTOOLS["layers"], self.n_layers)
         self.indices = default if self.all_layers else self.taken
         self.n_stored = len(self.taken) if self.all_layers else 0
-        mertools = sorted(self.indices) == hidden_state_indices(MERTOOLS["layers"], self.n_layers)
+        mertools = sorted(self.indices) == default
         shown = SimpleNamespace(recipe=params.recipe, layers=4 if mertools else params.layers)
         self.departures = departures(STAGE, shown, MERTOOLS)
         self.max_tokens = params.max_tokens
@@ -130,9 +133,7 @@ class TextEmbedder:
             pos += len(idx)
         if not self.all_layers:
             return out[:, 0], counts, out
-        chosen = out[:, self.indices].astype(np.float64)
-        vecs = chosen.sum(1) if self.params.recipe == "mertools" else chosen.mean(1)
-        return vecs.astype(np.float32), counts, out
+        return combine_layers(out, self.indices, self.params.recipe), counts, out
 
     def _back_off(self, tokens: int) -> None:
         """Halve the batch after a CUDA out-of-memory error; one sentence that does not fit is
@@ -299,7 +300,7 @@ def run(args, params: Params) -> None:
         layers = f"mean of {named}"
         pooling = "mean over tokens without special tokens, whitespace collapsed"
     if stack is not None:
-        layers += f"; dataset layers: each of the {k} states, pooled alike"
+        layers += f"; {stored_layers_note(k)}"
     meta = FeatureMeta(
         modality="text",
         model=str(embedder.model_dir),

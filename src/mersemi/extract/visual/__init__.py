@@ -27,7 +27,7 @@ from typing import Literal
 
 from ...errors import InputError
 from ...params import AT_LEAST_1, option
-from ..common import Recipe, StageParams, recipe_option
+from ..common import ALL_LAYERS, Recipe, StageParams, recipe_option
 
 STAGE = "visual"
 HELP = "face crops -> image features (CLIP ViT-L-14: 768; DINOv2, data2vec-vision, VideoMAE)"
@@ -119,8 +119,8 @@ class Params(StageParams):
 
 def layers_error(layers) -> str | None:
     """What is wrong with a `layers` word (None: fine; lists are checked against the model)."""
-    if isinstance(layers, str) and layers != "all":
-        return f"layers: {layers!r} is not null, a list of indices or 'all'"
+    if isinstance(layers, str) and layers != ALL_LAYERS:
+        return f"layers: {layers!r} is not null, a list of indices or {ALL_LAYERS!r}"
     return None
 
 

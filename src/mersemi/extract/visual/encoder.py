@@ -31,6 +31,7 @@ class ClipEncoder:
     pooling_desc = "mean over face frames"
     frames_per_unit = 1
     departures: dict = {}
+    n_stored = 0  # `layers: all` is for the other families
 
     def __init__(self, p: Params):
         self.p = p

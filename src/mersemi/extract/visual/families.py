@@ -26,11 +26,8 @@ import torch
 from transformers import AutoImageProcessor, AutoModel
 from transformers.utils import logging as hf_logging
 
+from ..common import ALL_LAYERS, stored_layers_note
 from ..hidden import LayerStates
-
-# `layers: all`: every state pooled by the family's recipe and stored (HDF5 `layers`,
-# N x L+1 x D) beside MERTools' choice in `features`, for a layer-by-layer probe.
-ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -118,7 +115,7 @@ def check_layers(layers: list[int] | str | None, n_layers: int) -> list[int] | N
     "all": every one)."""
     if layers is None:
         return None
-    if layers == ALL:
+    if layers == ALL_LAYERS:
         return list(range(n_layers + 1))
     if not layers or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
         raise ValueError(f"layers must be a non-empty list of integers or null, got {layers!r}")
@@ -167,7 +164,7 @@ class HFVisionEncoder:
         self.model.to(device).eval()
         cfg = self.model.config
         self.layers = list(self.model.encoder.layer)
-        self.all_layers = p.layers == ALL
+        self.all_layers = p.layers == ALL_LAYERS
         self.layer_ids = None if self.all_layers else check_layers(p.layers, len(self.layers))
         self.n_stored = len(self.layers) + 1 if self.all_layers else 0
         self.dim = int(cfg.hidden_size)
@@ -178,8 +175,8 @@ class HFVisionEncoder:
     def layers_desc(self) -> str:
         if self.all_layers:
             return (
-                f"{self.recipe.default_layers}; dataset layers: each of the {self.n_stored} "
-                "states (0 = embeddings, before any final norm), pooled alike"
+                f"{self.recipe.default_layers}; {stored_layers_note(self.n_stored)} (0 = "
+                "embeddings, before any final norm)"
             )
         if self.layer_ids is None:
             return self.recipe.default_layers

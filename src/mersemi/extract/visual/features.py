@@ -40,7 +40,7 @@ def run(args, p: Params) -> Outcome:
         if not v:
             outcome.fail(i, r or "no_face", "from faces stage")
     todo = [i for i in range(len(outcome.names)) if outcome.valid[i]]
-    k = getattr(enc, "n_stored", 0)  # `layers: all`: every state's vector after the feature
+    k = enc.n_stored  # `layers: all`: every state's vector after the feature
     pool = MeanPool(len(outcome.names), enc.dim * (1 + k))
     batcher = SpanningBatcher(max(1, p.batch_size // enc.frames_per_unit))
     off = crops_file.offsets
