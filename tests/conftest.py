@@ -7,6 +7,12 @@ pytest_plugins = ["helpers.train_store"]
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items):
+    """The SLURM tests last: once they stop their cluster, SLURM's client tools stay installed
+    and snakemake's slurm plugin waits ~9 s for `scontrol show config` at every start."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
 @pytest.fixture
 def video_tree(tmp_path):
     """A minimal MER2024-style input tree: empty files are enough for the manifest."""

@@ -142,28 +142,27 @@ def test_check_model(exe, tmp_path):
 
 @pytest.mark.slow
 def test_workflow_with_openface_backend(exe, tmp_path):
-    """The demo config with `backend: openface`, through Snakemake up to the visual features."""
+    """The demo config with `backend: openface`, through Snakemake up to the visual features
+    of one shard of four (a quarter of the demo's clips: OpenFace takes ~1 s a clip here)."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["extract"]["faces"] = {
         "backend": "openface", "openface_bin": str(exe), "openface_model": CLNF,
         "max_frames": 8, "size": 112,
     }  # fmt: skip
+    config["shards"] = 4
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    targets = [f"results/features/visual/shard-{i:04d}.h5" for i in range(config["shards"])]
+    target = "results/features/visual/shard-0000.h5"
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path),
-           "--cores", "2", *targets]  # fmt: skip
+           "--cores", "2", target]  # fmt: skip
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    n_valid = n_clips = 0
-    for i in range(config["shards"]):
-        cf = open_crops(tmp_path / f"results/faces/shard-{i:04d}.h5")
-        assert cf.params["backend"] == "openface" and cf.size == 112
-        assert set(r for r, v in zip(cf.reasons, cf.valid, strict=True) if not v) <= {"no_face"}
-        n_valid, n_clips = n_valid + cf.valid.sum(), n_clips + len(cf.names)
-        fs = read_features(tmp_path / f"results/features/visual/shard-{i:04d}.h5")
-        assert fs.meta.params["faces"]["backend"] == "openface"
-        np.testing.assert_array_equal(fs.valid, cf.valid)
+    cf = open_crops(tmp_path / "results/faces/shard-0000.h5")
+    assert cf.params["backend"] == "openface" and cf.size == 112
+    assert set(r for r, v in zip(cf.reasons, cf.valid, strict=True) if not v) <= {"no_face"}
+    fs = read_features(tmp_path / target)
+    assert fs.meta.params["faces"]["backend"] == "openface"
+    np.testing.assert_array_equal(fs.valid, cf.valid)
     # demo clips are real face photographs; MTCNN + CLNF finds nearly all of them
-    assert n_valid >= 0.9 * n_clips, (n_valid, n_clips)
+    assert len(cf.names) >= 40 and cf.valid.mean() >= 0.9, (cf.valid.sum(), len(cf.names))
