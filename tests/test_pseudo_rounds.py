@@ -17,7 +17,7 @@ import yaml
 from mersemi.classes import CLASSES
 from mersemi.errors import InputError
 from mersemi.train.io import predictions_frame, save_checkpoint
-from mersemi.train.params import PseudoParams, parse_params
+from mersemi.train.params import VARIANTS, PseudoParams, parse_params
 from mersemi.train.pipeline import run_pseudo
 from mersemi.train.rounds import stop_reason
 from mersemi.train.selftrain import consensus, select_pseudo
@@ -178,7 +178,7 @@ def test_rounds_and_the_probe_in_the_plan(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path),
-           "-n", "-p", "--cores", "1", "submission", "ablations"]  # fmt: skip
+           "-n", "-p", "--cores", "1", "submission", "ablations", "report", "plots"]  # fmt: skip
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -206,6 +206,12 @@ def test_rounds_and_the_probe_in_the_plan(tmp_path):
         assert f"--audit results/train/full/{path}/audit.json" in rounds
         assert f"--metrics results/train/full/step{r + 1}/metrics.json" in rounds
     assert "results/train/no_pseudo/rounds.json" not in out
+    # the report's final scores are the submission's step, and it tables the rounds
+    report = next(x for x in lines if "mersemi report" in x)
+    assert "--stage 'MR-CCL step 4 (voted)=results/train/full/step4/vote/metrics.json'" in report
+    assert "--final 'MR-CCL step 4 (voted)'" in report
+    assert "--rounds results/train/full/rounds.json" in report
+    assert "plots confusion --metrics results/train/full/step4/vote/metrics.json" in out
 
 
 def test_round_two_end_to_end_with_the_probe(store, tmp_path):
@@ -294,3 +300,25 @@ def test_round_two_end_to_end_with_the_probe(store, tmp_path):
     m3b = step3(new + 1, "b")
     assert m3b["stopped_early"] is True
     assert (o / "s3b.csv").read_bytes() == (o / "s2.csv").read_bytes()
+
+
+def test_adding_a_round_to_a_finished_run_trains_that_round_only(tmp_path):
+    """pseudo.rounds 1 -> 2 on a finished run: round 2's pseudo labels and step 3 for each
+    variant with pseudo labels, then what reads the last step; round 1 and step 2 stay."""
+    from helpers.done_run import mark_done, planned
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    mark_done(tmp_path, tmp_path / "config.yaml")
+    config["train"]["pseudo"] = {**(config["train"].get("pseudo") or {}), "rounds": 2}
+    (tmp_path / "rounds2.yaml").write_text(yaml.safe_dump(config))
+    jobs, _ = planned(tmp_path, tmp_path / "rounds2.yaml")
+    n = len([v for v in VARIANTS if v != "no_pseudo"])
+    assert jobs == {"pseudo_labels_r2": n, "finetune_step3": n, "vote": n, "pseudo_rounds": n,
+                    "ablations": 1, "submission": 1, "report": 1, "plots": 1,
+                    "all": 1}  # fmt: skip
+    # min_new is the rounds' own: round 2's step only
+    config["train"]["pseudo"]["min_new"] = 3
+    (tmp_path / "min_new.yaml").write_text(yaml.safe_dump(config))
+    jobs, _ = planned(tmp_path, tmp_path / "min_new.yaml")
+    assert "pseudo_labels" not in jobs and "finetune_step2" not in jobs

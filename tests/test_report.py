@@ -106,3 +106,34 @@ def test_report_shows_the_estimated_pool_prior_beside_the_labeled_one():
     assert html.count("class prior of the pool") == 1  # only the stage that has one
     assert "<td>happy</td><td>16.67</td><td>50.00</td>" in html
     assert "17 iterations" in html and "900 pool clips" in html
+
+
+def test_report_command_tables_the_rounds_of_rounds_json(tmp_path, capsys):
+    """`mersemi report --rounds` on what `mersemi train rounds` writes: one row per round."""
+    from mersemi.cli import main
+    from mersemi.train.rounds import summarise_rounds
+
+    def audit(count, precision):
+        return {"pool": 200, "agreement_rate": 0.9,
+                "selected": {"count": count, "per_class": {c: 1 for c in CLASSES},
+                             "precision": precision}}  # fmt: skip
+
+    stopped = {**metrics(0.7312, test=metrics(0.7001)["cv"]), "stopped_early": True}
+    doc = summarise_rounds([audit(30, 0.95), audit(33, 0.94)], [metrics(0.72), stopped])
+    rounds = tmp_path / "rounds.json"
+    rounds.write_text(json.dumps(doc))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("name,path,split,label,shard\na,a.mp4,train,happy,0\n")
+    out = tmp_path / "report.html"
+    base = ["report", "--manifest", str(manifest), "--out", str(out)]
+    assert main([*base, "--rounds", str(rounds)]) == 0
+    html = out.read_text()
+    table = html.split("<h2>Self-training rounds</h2>", 1)[1].split("</table>", 1)[0]
+    rows = [r.split("</td><td>") for r in table.split("<tr><td>")[1:]]
+    assert [r[:3] for r in rows] == [["1", "step 2", "30"], ["2", "step 3", "33"]]
+    assert rows[1][3:] == ["16.50", "90.00", "94.00", "73.12", "70.01", "yes</td></tr>"]
+    assert rows[0][-1] == "no</td></tr>"
+    assert main(base) == 0 and "Self-training rounds" not in out.read_text()
+    capsys.readouterr()
+    assert main([*base, "--rounds", str(tmp_path / "none.json")]) == 2
+    assert capsys.readouterr().err.strip().endswith("none.json: not found")

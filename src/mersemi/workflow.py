@@ -253,10 +253,17 @@ def as_json(section: Mapping) -> str:
     return json.dumps(section, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Options that shape the DAG (Chains), not what the job computes: left out of its `--params`,
+# so that trying pseudo.rounds: 2 on a finished run adds round 2 instead of redoing round 1 and
+# every step 2 (the finetune jobs get min_new as their own --min-new).
+DAG_ONLY = {"pseudo": ("rounds", "min_new")}
+
+
 def train_params(train: dict, job: str, **kw) -> str:
     """A train job's `--params` JSON (train.params.job_params: the one merge of the config's
-    sections, the fine-tuning step, a variant's overrides)."""
-    return as_json(job_params(train, job, **kw))
+    sections, the fine-tuning step, a variant's overrides), less its DAG_ONLY keys."""
+    params = job_params(train, job, **kw)
+    return as_json({k: v for k, v in params.items() if k not in DAG_ONLY.get(job, ())})
 
 
 # `seed=SEED` in a train rule's path: the pattern of the job's own chain.

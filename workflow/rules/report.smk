@@ -4,11 +4,16 @@
 
 # The chains' paths (run_path, TABLE1, FEATURE_FILES) are train.smk's; the feature benchmark
 # is benchmark.smk's.
+# The final scores are the submission's: step 2's vote, or with pseudo.rounds R > 1 the last
+# step's (step R + 1), whose rounds the report tables from rounds.json.
+FINAL_STAGE = f"MR-CCL step {CHAINS.rounds + 1} (voted)"
 REPORT_STAGES = {
     "MER2024 baseline": run_path("baseline", "metrics.json"),
     "MR-CCL step 1 (voted)": run_path("full", "step1", "vote", "metrics.json"),
     "MR-CCL step 2 (voted)": run_path("full", *VOTED),
+    FINAL_STAGE: run_path("full", *LAST_VOTED),
 }
+REPORT_ROUNDS = [run_path("full", "rounds.json")] if CHAINS.rounds > 1 else []
 # Training-fold class distributions (after oversampling and pseudo labels).
 REPORT_FOLDS = {
     "step 1 training folds": run_path("full", "step1", "metrics.json"),
@@ -29,6 +34,7 @@ rule report:
         folds=list(REPORT_FOLDS.values()),
         ablations=list(_REPORT_TABLE1.values()),
         audit=run_path("full", "pseudo", "audit.json"),
+        rounds=REPORT_ROUNDS,
         features=list(FEATURE_FILES.values()),
         bench=rules.feature_benchmark.output.json,
         bench_plot=rules.feature_benchmark.output.plot,
@@ -46,6 +52,8 @@ rule report:
         stages=labelled("--stage", REPORT_STAGES),
         folds=labelled("--folds", REPORT_FOLDS),
         ablations=labelled("--ablation", _REPORT_TABLE1),
+        final=shell_quote(FINAL_STAGE),
+        rounds=" ".join(f"--rounds {shell_quote(str(r))}" for r in REPORT_ROUNDS),
         # `--note` only with something to say: an empty quoted word would be no word at all.
         note=(
             "--note "
@@ -61,7 +69,7 @@ rule report:
     shell:
         "python -m mersemi report --manifest {input.manifest:q} {params.stages} {params.folds}"
         " {params.ablations}"
-        " --final 'MR-CCL step 2 (voted)' --audit {input.audit:q} --features {input.features:q}"
+        " --final {params.final} --audit {input.audit:q} {params.rounds} --features {input.features:q}"
         " --feature-bench {input.bench:q} --feature-bench-plot {input.bench_plot:q}"
         " {params.note} --out {output:q} 2> {log:q}"
 
@@ -73,6 +81,7 @@ rule plots:
         step2=REPORT_FOLDS["step 2 training folds"],
         vote1=REPORT_STAGES["MR-CCL step 1 (voted)"],
         vote2=REPORT_STAGES["MR-CCL step 2 (voted)"],
+        final=REPORT_STAGES[FINAL_STAGE],
         sweep=run_path("full", "pseudo", "sweep.csv"),
         audit=run_path("full", "pseudo", "audit.json"),
         features=list(FEATURE_FILES.values()),
@@ -115,7 +124,7 @@ rule plots:
     shell:
         "(python -m mersemi plots training --metrics baseline={input.baseline:q}"
         " 'MR-CCL step 1'={input.step1:q} 'MR-CCL step 2'={input.step2:q} --out {output.training:q}"
-        " && python -m mersemi plots confusion --metrics {input.vote2:q} --out {output.confusion:q}"
+        " && python -m mersemi plots confusion --metrics {input.final:q} --out {output.confusion:q}"
         " && python -m mersemi plots f1 --metrics baseline={input.baseline:q}"
         " 'step 1 (voted)'={input.vote1:q} 'step 2 (voted)'={input.vote2:q} --out {output.f1:q}"
         " && python -m mersemi plots sweep --sweep {input.sweep:q} --audit {input.audit:q}"

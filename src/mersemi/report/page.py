@@ -38,6 +38,7 @@ class ReportInputs:
     final: str = ""  # label (in stages) whose confusion matrix and per-class F1 are shown
     folds: dict[str, dict] = field(default_factory=dict)  # label -> metrics JSON with folds
     audit: dict | None = None
+    rounds: dict | None = None  # rounds.json (mersemi train rounds), with pseudo.rounds > 1
     features: dict[str, dict] = field(default_factory=dict)  # modality -> {clips, valid, model}
     note: str = ""
     # The feature benchmark's JSON (`mersemi train feature-bench`) and its plot (PNG bytes).
@@ -159,6 +160,19 @@ def _priors(stages: dict[str, dict]) -> list[str]:
     return parts
 
 
+def _rounds(rows: list[dict]) -> list[str]:
+    """rounds.json as a table: each round's pseudo labels and the step it trained."""
+    body = [
+        [row["round"], f"step {row['step']}", row["count"], _pct(row["share"]),
+         _pct(row["agreement_rate"]), _pct(row.get("precision")), _pct(row.get("cv_waf")),
+         _pct(row.get("test_waf")), "yes" if row["stopped_early"] else "no"]
+        for row in rows
+    ]  # fmt: skip
+    header = ["round", "trains", "kept", "share (%)", "agreement (%)", "precision (%)",
+              "CV WAF", "test WAF", "stopped early"]  # fmt: skip
+    return ["<h2>Self-training rounds</h2>", _table(header, body)]
+
+
 def build_report(r: ReportInputs) -> str:
     parts = [f"<h1>mersemi report</h1><p class='note'>{html.escape(r.note)}</p>"]
 
@@ -237,6 +251,9 @@ def build_report(r: ReportInputs) -> str:
         )
         parts.append(_table(["threshold", "kept", "precision (%)"], sweep))
 
+    if r.rounds:
+        parts += _rounds(r.rounds["rounds"])
+
     prov = r.stages.get(r.final, {}).get("provenance")
     if prov:
         parts.append("<h2>Provenance (of the final scores)</h2>")
@@ -295,6 +312,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a training step whose per-fold class counts are shown",
     )
     p.add_argument("--audit", help="pseudo-label audit JSON")
+    p.add_argument("--rounds", help="rounds.json (mersemi train rounds), with pseudo.rounds > 1")
     p.add_argument("--features", nargs="*", default=[], help="merged feature files")
     p.add_argument("--feature-bench", help="feature benchmark JSON (mersemi train feature-bench)")
     p.add_argument("--feature-bench-plot", help="its plot (mersemi plots benchmark), a PNG")
@@ -319,6 +337,7 @@ def _main(args) -> None:
         final=args.final,
         folds=_labelled(args.folds, "--folds"),
         audit=_read_json(args.audit, "--audit") if args.audit else None,
+        rounds=_read_json(args.rounds, "--rounds") if args.rounds else None,
         features=features,
         note=args.note,
         feature_bench=(
